@@ -1,0 +1,46 @@
+"""amp_ppo: Adversarial Motion Priors inside Brax's PPO training loop."""
+
+import json
+import pathlib
+
+import setuptools
+
+_HERE = pathlib.Path(__file__).parent
+# The vendored trainer is a patched copy of one Brax release; installing any
+# other Brax would put it beside library code it was not written against.
+_UPSTREAM = json.loads(
+    (_HERE / 'third_party' / 'brax_ppo_vendored' / 'UPSTREAM.json').read_text()
+)
+
+setuptools.setup(
+    name='amp_ppo',
+    version='0.1.0',
+    description='Adversarial Motion Priors (AMP) for Brax PPO, as a drop-in.',
+    long_description=(_HERE / 'README.md').read_text(),
+    long_description_content_type='text/markdown',
+    license='Apache-2.0',
+    python_requires='>=3.10',
+    packages=setuptools.find_packages(include=['amp_ppo', 'amp_ppo.*'])
+    + ['brax_ppo_vendored'],
+    package_dir={'brax_ppo_vendored': 'third_party/brax_ppo_vendored'},
+    package_data={
+        'brax_ppo_vendored': ['UPSTREAM.json', 'LICENSE'],
+        'amp_ppo': ['data/*.npz'],
+    },
+    install_requires=[
+        f"brax=={_UPSTREAM['version']}",
+        'jax==0.10.2',
+        'jaxlib==0.10.2',
+        'flax==0.12.8',
+        'optax==0.2.8',
+        'orbax-checkpoint==0.12.8',
+        'mujoco==3.17.0',
+        'mujoco-mjx==3.17.0',
+        'absl-py>=2.1',
+        'ml_collections>=1.0',
+        'numpy>=1.26',
+    ],
+    extras_require={
+        'test': ['pytest>=8', 'hypothesis>=6.100'],
+    },
+)
