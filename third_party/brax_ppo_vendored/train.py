@@ -37,6 +37,8 @@ from brax.training.agents.ppo import networks as ppo_networks
 from brax.training.agents.ppo import optimizer as ppo_optimizer
 from brax.training.types import Params
 from brax.training.types import PRNGKey
+from amp_ppo import integration as amp_integration
+from amp_ppo import jax_compat
 import flax
 import jax
 import jax.numpy as jnp
@@ -57,6 +59,7 @@ class TrainingState:
   params: ppo_losses.PPONetworkParams
   normalizer_params: running_statistics.RunningStatisticsState
   env_steps: types.UInt64
+  amp: Optional[amp_integration.AmpState] = None
 
 
 def _unpmap(v):
@@ -239,6 +242,7 @@ def train(
     restore_params: Optional[Any] = None,
     restore_value_fn: bool = True,
     run_evals: bool = True,
+    amp: Optional[amp_integration.Amp] = None,
 ):
   """PPO training.
 
@@ -332,6 +336,8 @@ def train(
       progress_fn is then expected to use training_metrics.
     use_pmap_on_reset: default to True. if True, use pmap instead of vmap for
       env.reset across devices.
+    amp: Adversarial Motion Priors setup built by `amp_ppo.train`; None trains
+      plain PPO.
 
   Returns:
     Tuple of (make_policy function, network params, metrics)
@@ -393,7 +399,7 @@ def train(
   assert num_envs % device_count == 0
 
   env = _maybe_wrap_env(
-      environment,
+      amp.wrap_env(environment) if amp else environment,
       wrap_env,
       num_envs,
       episode_length,
@@ -573,6 +579,8 @@ def train(
       extra_fields = ['truncation', 'episode_metrics', 'episode_done']
       if bootstrap_on_timeout:
         extra_fields.append('time_out')
+      if amp:
+        extra_fields.extend(amp.extra_fields)
       next_state, data = acting.generate_unroll(
           env,
           current_state,
@@ -595,6 +603,10 @@ def train(
         lambda x: jnp.reshape(x, (-1,) + x.shape[2:]), data
     )
     assert data.discount.shape[1:] == (unroll_length,)
+
+    amp_state = training_state.amp
+    if amp:  # Style reward from the rollout's discriminator, then its update.
+      data, amp_state, amp_metrics = amp.training_step(amp_state, data)
 
     if bootstrap_on_timeout:  # bootstrap reward on timeout
       time_out = data.extras['state_extras']['time_out']
@@ -642,7 +654,10 @@ def train(
         params=params,
         normalizer_params=normalizer_params,
         env_steps=training_state.env_steps + env_step_per_training_step,
+        amp=amp_state,
     )
+    if amp:
+      metrics = {**metrics, **amp_metrics}
 
     if log_training_metrics:  # log unroll metrics
       jax.debug.callback(
@@ -720,6 +735,7 @@ def train(
           mode=normalize_observations_mode,
       ),
       env_steps=types.UInt64(hi=0, lo=0),
+      amp=amp.init_state() if amp else None,
   )
 
   if restore_checkpoint_path is not None:
@@ -742,6 +758,10 @@ def train(
         ),
     )
 
+  if amp:
+    training_state = training_state.replace(amp=amp.restore(
+        training_state.amp, restore_checkpoint_path, restore_params))
+
   if num_timesteps == 0:
     return (
         make_policy,
@@ -753,7 +773,8 @@ def train(
         {},
     )
 
-  training_state = jax.device_put_replicated(
+  # jax.device_put_replicated was removed in JAX 0.10.
+  training_state = jax_compat.device_put_replicated(
       training_state, jax.local_devices()[:local_devices_to_use]
   )
 
@@ -844,6 +865,9 @@ def train(
       checkpoint.save(
           save_checkpoint_path, current_step, params, ckpt_config
       )
+      if amp:
+        amp.save(f'{save_checkpoint_path}/{current_step:012d}',
+                 _unpmap(training_state.amp))
 
     if num_evals > 0:
       metrics = training_metrics
@@ -870,6 +894,8 @@ def train(
       training_state.params.policy,
       training_state.params.value,
   ))
+  if amp:  # A 4th entry: restore_params=params continues the AMP run.
+    params = params + (_unpmap(training_state.amp),)
   logging.info('total steps: %s', total_steps)
   pmap.synchronize_hosts()
   return (make_policy, params, metrics)

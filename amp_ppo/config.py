@@ -1,0 +1,114 @@
+"""AMP settings: one frozen dataclass, validated before anything compiles."""
+
+import dataclasses
+import math
+import numbers
+from typing import Optional, Tuple
+
+LOSSES = ('lsgan', 'bce')
+
+
+@dataclasses.dataclass(frozen=True)
+class AmpConfig:
+  """Settings of the discriminator, its update and the style reward.
+
+  Attributes:
+    task_weight: weight of the environment's reward in the policy's reward.
+    style_weight: weight of the style reward in the policy's reward.
+    loss: 'lsgan' (targets +1 reference / -1 policy, reward
+      max(0, 1 - (d - 1)^2 / 4), in [0, 1]) or 'bce' (logistic loss, reward
+      -log(max(1 - sigmoid(d), 1e-4)), in [0, 9.21]).
+    style_reward_scale: multiplies the style reward before weighting.
+    gradient_penalty_weight: w in the R1 penalty w / 2 * E||grad_x D(x)||^2,
+      taken on normalised reference inputs (10 in the AMP paper, which is the
+      same as 5 in implementations that drop the 1/2).
+    logit_reg_weight: L2 weight on the output layer's kernel.
+    weight_decay: L2 weight on every kernel of the discriminator.
+    disc_hidden_layer_sizes: ReLU MLP layer sizes of the discriminator.
+    disc_learning_rate: Adam learning rate of the discriminator's own
+      optimiser (separate from PPO's, so PPO's schedule and clipping do not
+      act on it).
+    disc_num_minibatches: discriminator SGD steps per PPO training step; None
+      means one per PPO minibatch (`num_minibatches` of `ppo.train`).
+    disc_minibatch_size: reference samples per discriminator step; the same number
+      of policy samples, half from the current rollout and half from replay.
+    replay_size: capacity of the replay buffer of past policy transitions;
+      0 takes all policy samples from the current rollout.
+    history_length: frames per discriminator input (2 means (s, s')).
+    normalize_features: running mean/std normalisation of features.
+    feature_clip: normalised features are clipped to [-clip, clip].
+    reference_state_init: fraction of episode starts that begin from a random
+      reference frame instead of the environment's own initial state.
+  """
+
+  task_weight: float = 0.5
+  style_weight: float = 0.5
+  loss: str = 'lsgan'
+  style_reward_scale: float = 2.0
+  gradient_penalty_weight: float = 10.0
+  logit_reg_weight: float = 0.05
+  weight_decay: float = 1e-4
+  disc_hidden_layer_sizes: Tuple[int, ...] = (1024, 512)
+  disc_learning_rate: float = 1e-4
+  disc_num_minibatches: Optional[int] = None
+  disc_minibatch_size: int = 512
+  replay_size: int = 200_000
+  history_length: int = 2
+  normalize_features: bool = True
+  feature_clip: float = 5.0
+  reference_state_init: float = 0.0
+
+  def validate(self) -> 'AmpConfig':
+    """Returns self, or raises ValueError naming the setting and the fix."""
+    for name in ('task_weight', 'style_weight', 'style_reward_scale',
+                 'gradient_penalty_weight', 'logit_reg_weight', 'weight_decay'):
+      value = getattr(self, name)
+      if not _is_finite_number(value) or value < 0:
+        raise ValueError(
+            f'AMP setting {name}={value!r}: must be a finite number >= 0.')
+    if self.task_weight == 0 and self.style_weight == 0:
+      raise ValueError('AMP settings task_weight and style_weight are both 0: '
+                       'the policy would get no reward; set one > 0.')
+    if self.loss not in LOSSES:
+      raise ValueError(f'AMP setting loss={self.loss!r}: use one of {LOSSES}.')
+    if not _is_finite_number(self.disc_learning_rate) or self.disc_learning_rate <= 0:
+      raise ValueError(f'AMP setting disc_learning_rate={self.disc_learning_rate!r}: '
+                       'must be a finite number > 0.')
+    if (not self.disc_hidden_layer_sizes or
+        not all(_is_positive_int(s) for s in self.disc_hidden_layer_sizes)):
+      raise ValueError(
+          f'AMP setting disc_hidden_layer_sizes={self.disc_hidden_layer_sizes!r}: give '
+          'one or more positive layer widths, e.g. (1024, 512).')
+    if self.disc_num_minibatches is not None and not _is_positive_int(
+        self.disc_num_minibatches):
+      raise ValueError(f'AMP setting disc_num_minibatches={self.disc_num_minibatches!r}:'
+                       ' must be a positive integer, or None for one per PPO '
+                       'minibatch.')
+    if not _is_positive_int(self.disc_minibatch_size) or self.disc_minibatch_size < 2:
+      raise ValueError(f'AMP setting disc_minibatch_size={self.disc_minibatch_size!r}: '
+                       'must be an integer >= 2 (half rollout, half replay).')
+    if not (self.replay_size == 0 or _is_positive_int(self.replay_size)):
+      raise ValueError(f'AMP setting replay_size={self.replay_size!r}: must be '
+                       'an integer >= 0 (0 disables replay).')
+    if not _is_positive_int(self.history_length) or self.history_length < 2:
+      raise ValueError(f'AMP setting history_length={self.history_length!r}: '
+                       'must be an integer >= 2 (2 means (s, s\')).')
+    if not _is_finite_number(self.feature_clip) or self.feature_clip <= 0:
+      raise ValueError(f'AMP setting feature_clip={self.feature_clip!r}: '
+                       'must be a finite number > 0.')
+    if (not _is_finite_number(self.reference_state_init) or
+        not 0 <= self.reference_state_init <= 1):
+      raise ValueError(
+          f'AMP setting reference_state_init={self.reference_state_init!r}: '
+          'must be a fraction in [0, 1].')
+    return self
+
+
+def _is_finite_number(value) -> bool:
+  return (isinstance(value, numbers.Real) and not isinstance(value, bool) and
+          math.isfinite(value))
+
+
+def _is_positive_int(value) -> bool:
+  return (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+          and value > 0)
