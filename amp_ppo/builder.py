@@ -55,15 +55,21 @@ def build_amp(environment: envs.Env, config: amp_config.AmpConfig,
   if motion.kind == 'state':
     model = features.physics_model(environment)
     nq, nv = features.state_sizes(model)
+    # Widths first, so a reference of another robot gets that error, not a
+    # confusing one from resampling its quaternions.
+    reference_lib.validate_for_env(motion, nq=nq, nv=nv, feature_size=None,
+                                   history_length=1)
     motion = reference_lib.resample(motion, control_dt,
                                     features.quaternion_starts(model))
     reference_lib.validate_for_env(motion, nq=nq, nv=nv, feature_size=None,
                                    history_length=history)
     reference_frames = _reference_features(
-        environment, feature_fn or features.default_feature_fn(environment),
+        feature_fn or features.default_feature_fn(environment),
         reference_lib.concatenated(motion, 'qpos'),
         reference_lib.concatenated(motion, 'qvel'), feature_size)
   else:
+    reference_lib.validate_for_env(motion, nq=None, nv=None,
+                                   feature_size=feature_size, history_length=1)
     motion = reference_lib.resample(motion, control_dt)
     reference_lib.validate_for_env(motion, nq=None, nv=None,
                                    feature_size=feature_size,
@@ -103,11 +109,8 @@ def _feature_size(environment, frame_fn, info_feature_key) -> int:
   return int(shape[0])
 
 
-def _reference_features(environment, feature_fn, qpos, qvel,
-                        feature_size) -> np.ndarray:
-  from_qpos = features.physics_state_from_qpos_fn(environment)
-  frames = jax.jit(jax.vmap(lambda q, qd: feature_fn(from_qpos(q, qd))))(
-      jnp.asarray(qpos), jnp.asarray(qvel))
+def _reference_features(feature_fn, qpos, qvel, feature_size) -> np.ndarray:
+  frames = jax.jit(jax.vmap(feature_fn))(jnp.asarray(qpos), jnp.asarray(qvel))
   frames = np.asarray(frames, np.float32)
   assert frames.shape[1] == feature_size, (frames.shape, feature_size)
   return frames

@@ -1,10 +1,11 @@
 """AMP features: one function for reference frames and policy states alike.
 
-A feature function maps one *physics state* (Brax's `pipeline_state`, or an
-MJX `Data` for MJX environments) to a vector [F]. The same function turns the
-reference motion's (qpos, qvel) frames into features, through the
-environment's own forward kinematics, so the two can never disagree in joint
-order, units or velocity definitions.
+A feature function maps one state's joint positions and velocities (q, qd)
+to a vector [F]. The same function turns the reference motion's (qpos, qvel)
+frames and the policy's states (q, qd of Brax's `pipeline_state`, or qpos,
+qvel of an MJX `Data`) into features, so the two can never disagree in joint
+order, units or velocity definitions. The default one adds body positions by
+the environment's own forward kinematics.
 
 `AmpFeatureWrapper` sits directly on the raw environment, beneath Brax's
 episode and auto-reset wrappers, and writes the window of the last
@@ -14,15 +15,17 @@ episodes.
 """
 
 import functools
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 from brax import envs
+from brax import kinematics as brax_kinematics
 from brax import math as brax_math
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-FeatureFn = Callable[[Any], jax.Array]
+# (q [nq], qd [nv]) -> features [F], for one state.
+FeatureFn = Callable[[jax.Array, jax.Array], jax.Array]
 
 # Keys this module adds to `state.info`.
 WINDOW_KEY = 'amp_window'          # [H, F]: frames t-H+2 .. t+1, pre-reset.
@@ -101,19 +104,18 @@ def state_sizes(model):
   return int(model.q_size()), int(model.qd_size())
 
 
-def _root_and_bodies(model, state):
-  """World-frame root pose/velocities and body positions of a physics state."""
+def _root_and_bodies(model, kinematics_fn, q, qd):
+  """World-frame root pose/velocities and body positions from (q, qd)."""
   if _is_mjx_model(model):
+    xpos, xquat = kinematics_fn(q, qd)
     # Body 0 is the world; qvel's free-joint angular part is in the body frame.
-    root_rot = state.xquat[1]
-    return dict(
-        q=state.qpos, qd=state.qvel, root_pos=state.xpos[1], root_rot=root_rot,
-        root_vel=state.qvel[0:3],
-        root_ang=brax_math.rotate(state.qvel[3:6], root_rot),
-        body_pos=state.xpos[1:])
-  return dict(
-      q=state.q, qd=state.qd, root_pos=state.x.pos[0], root_rot=state.x.rot[0],
-      root_vel=state.xd.vel[0], root_ang=state.xd.ang[0], body_pos=state.x.pos)
+    root_rot = xquat[1]
+    return dict(root_pos=xpos[1], root_rot=root_rot, root_vel=qd[0:3],
+                root_ang=brax_math.rotate(qd[3:6], root_rot),
+                body_pos=xpos[1:])
+  x, xd = kinematics_fn(q, qd)
+  return dict(root_pos=x.pos[0], root_rot=x.rot[0], root_vel=xd.vel[0],
+              root_ang=xd.ang[0], body_pos=x.pos)
 
 
 def _heading_inverse(rot: jax.Array) -> jax.Array:
@@ -123,8 +125,8 @@ def _heading_inverse(rot: jax.Array) -> jax.Array:
   return jnp.array([jnp.cos(-yaw / 2), 0.0, 0.0, jnp.sin(-yaw / 2)])
 
 
-def _free_root_features(model, state) -> jax.Array:
-  s = _root_and_bodies(model, state)
+def _free_root_features(model, kinematics_fn, q, qd) -> jax.Array:
+  s = _root_and_bodies(model, kinematics_fn, q, qd)
   to_heading = _heading_inverse(s['root_rot'])
   local = lambda v: brax_math.rotate(v, to_heading)
   root_rot = brax_math.quat_mul(to_heading, s['root_rot'])
@@ -134,16 +136,34 @@ def _free_root_features(model, state) -> jax.Array:
   bodies = jax.vmap(local)(s['body_pos'][1:] - s['root_pos'])
   return jnp.concatenate([
       s['root_pos'][2:3], tangent, normal, local(s['root_vel']),
-      local(s['root_ang']), s['q'][7:], s['qd'][6:], bodies.ravel()])
+      local(s['root_ang']), q[7:], qd[6:], bodies.ravel()])
 
 
-def _fixed_base_features(model, state) -> jax.Array:
-  s = _root_and_bodies(model, state)
-  return jnp.concatenate([s['q'], s['qd'], s['body_pos'].ravel()])
+def _fixed_base_features(model, kinematics_fn, q, qd) -> jax.Array:
+  s = _root_and_bodies(model, kinematics_fn, q, qd)
+  return jnp.concatenate([q, qd, s['body_pos'].ravel()])
+
+
+def _kinematics_fn(model):
+  """(q, qd) -> world-frame body poses, by the model's forward kinematics."""
+  if _is_mjx_model(model):
+    from mujoco import mjx  # pylint: disable=g-import-not-at-top
+    blank = mjx.make_data(model)
+
+    def mjx_kinematics(q, qd):
+      data = mjx.kinematics(model, blank.replace(qpos=q, qvel=qd))
+      return data.xpos, data.xquat
+
+    return mjx_kinematics
+  return functools.partial(brax_kinematics.forward, model)
 
 
 def default_feature_fn(env: envs.Env) -> FeatureFn:
-  """Features of a physics state for `env`'s model.
+  """(q, qd) -> features for `env`'s model, via forward kinematics.
+
+  Computed from (q, qd) alone, never from the simulator's other state: some
+  Brax backends (positional, spring) carry body transforms that drift from
+  forward kinematics of q, and reference frames only have q and qd.
 
   Free-floating robots: root height, root orientation and linear/angular
   velocity in the heading frame (so style does not depend on which way the
@@ -152,29 +172,18 @@ def default_feature_fn(env: envs.Env) -> FeatureFn:
   world body positions.
   """
   model = physics_model(env)
+  kinematics_fn = _kinematics_fn(model)
   if has_free_root(model):
-    return functools.partial(_free_root_features, model)
-  return functools.partial(_fixed_base_features, model)
+    return functools.partial(_free_root_features, model, kinematics_fn)
+  return functools.partial(_fixed_base_features, model, kinematics_fn)
 
 
-def physics_state_from_qpos_fn(env: envs.Env) -> Callable[[jax.Array, jax.Array], Any]:
-  """(qpos, qvel) -> physics state with forward kinematics applied."""
-  raw_env = getattr(env, 'unwrapped', env)
-  if hasattr(raw_env, 'pipeline_init'):
-    return raw_env.pipeline_init
-  model = physics_model(env)
-  if _is_mjx_model(model):
-    from mujoco import mjx  # pylint: disable=g-import-not-at-top
-
-    def from_qpos(qpos, qvel):
-      data = mjx.make_data(model).replace(qpos=qpos, qvel=qvel)
-      return mjx.forward(model, data)
-
-    return from_qpos
-  raise ValueError(
-      f'AMP: {type(raw_env).__name__} has no pipeline_init and no MJX model, '
-      'so reference (qpos, qvel) frames cannot be turned into features; save '
-      'the reference as precomputed `features` instead.')
+def joint_state(state: envs.State) -> Tuple[jax.Array, jax.Array]:
+  """(q, qd) of an environment state, Brax or MJX."""
+  physics = physics_state(state)
+  if hasattr(physics, 'qpos'):
+    return physics.qpos, physics.qvel
+  return physics.q, physics.qd
 
 
 class AmpFeatureWrapper(envs.Wrapper):
@@ -240,5 +249,5 @@ def frame_fn_for(env: envs.Env, feature_fn: Optional[FeatureFn],
     return (lambda state: jnp.asarray(state.info[info_feature_key],
                                       jnp.float32)), True
   feature_fn = feature_fn or default_feature_fn(env)
-  return (lambda state: jnp.asarray(feature_fn(physics_state(state)),
+  return (lambda state: jnp.asarray(feature_fn(*joint_state(state)),
                                     jnp.float32)), False
