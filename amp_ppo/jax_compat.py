@@ -10,14 +10,19 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def device_put_replicated(tree: Any, devices: Sequence[jax.Device]) -> Any:
+def device_put_replicated(tree: Any, devices: Sequence[jax.Device],
+                          axis_name: str = 'i') -> Any:
   """Stacks one copy of every leaf per device, sharded along the new axis.
 
   Same values and layout as the removed `jax.device_put_replicated`: leaf
   shape [len(devices), ...], shard k on devices[k], ready for `jax.pmap`.
+  The mesh axis must carry the name of the pmap axis that will consume the
+  tree ('i' in Brax): a pmapped function's outputs are sharded over a mesh
+  with that name, and inputs sharded over a differently named mesh make the
+  second call recompile the whole function.
   """
-  sharding = NamedSharding(Mesh(np.array(devices), ('devices',)),
-                           PartitionSpec('devices'))
+  sharding = NamedSharding(Mesh(np.array(devices), (axis_name,)),
+                           PartitionSpec(axis_name))
 
   def replicate(leaf):
     leaf = jnp.asarray(leaf)

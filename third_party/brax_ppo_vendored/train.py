@@ -775,7 +775,8 @@ def train(
 
   # jax.device_put_replicated was removed in JAX 0.10.
   training_state = jax_compat.device_put_replicated(
-      training_state, jax.local_devices()[:local_devices_to_use]
+      training_state, jax.local_devices()[:local_devices_to_use],
+      axis_name=_PMAP_AXIS_NAME,
   )
 
   eval_env = _maybe_wrap_env(
