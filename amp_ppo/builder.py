@@ -77,6 +77,9 @@ def build_amp(environment: envs.Env, config: amp_config.AmpConfig,
     reference_frames = reference_lib.concatenated(motion, 'features')
 
   starts, probabilities = reference_lib.window_starts(motion, history)
+  start_states = None
+  if config.reference_state_init > 0:
+    start_states = _reference_start_states(environment, motion)
   policy_frames = _initial_policy_frames(environment, frame_fn, seed)
   report = feature_report(reference_frames, policy_frames)
   log_feature_report(report)
@@ -88,9 +91,31 @@ def build_amp(environment: envs.Env, config: amp_config.AmpConfig,
           starts=jnp.asarray(starts, jnp.int32),
           probabilities=jnp.asarray(probabilities, jnp.float32)),
       feature_size=feature_size, ppo_num_minibatches=ppo_num_minibatches,
-      seed=seed)
+      seed=seed, reference_start_states=start_states)
   amp.feature_report = report
   return amp
+
+
+def _reference_start_states(environment, motion):
+  """(qpos, qvel, probability) of every reference frame, for RSI."""
+  if motion.kind != 'state':
+    raise ValueError(
+        'AMP reference_state_init needs reference (qpos, qvel) frames to '
+        'start episodes from; this reference holds only `features`. Set '
+        'amp_reference_state_init=0 or save qpos and qvel.')
+  if not hasattr(getattr(environment, 'unwrapped', environment),
+                 'pipeline_init'):
+    raise ValueError(
+        'AMP reference_state_init needs a Brax PipelineEnv (one whose reset '
+        f'calls pipeline_init); {type(environment).__name__} is not. Set '
+        'amp_reference_state_init=0.')
+  total_weight = sum(clip.weight for clip in motion.clips)
+  probabilities = np.concatenate([
+      np.full(clip.num_frames, clip.weight / total_weight / clip.num_frames)
+      for clip in motion.clips])
+  return (jnp.asarray(reference_lib.concatenated(motion, 'qpos')),
+          jnp.asarray(reference_lib.concatenated(motion, 'qvel')),
+          jnp.asarray(probabilities / probabilities.sum(), jnp.float32))
 
 
 def _feature_size(environment, frame_fn, info_feature_key) -> int:

@@ -34,6 +34,7 @@ from amp_ppo import discriminator as disc
 from amp_ppo import features
 from amp_ppo import losses
 from amp_ppo import replay
+from amp_ppo import rsi
 
 # The AMP state is stored next to Brax's checkpoint of the policy, in the
 # same step directory; a directory without it is a PPO-only checkpoint.
@@ -72,7 +73,8 @@ class Amp:
   def __init__(self, config: amp_config.AmpConfig, frame_fn,
                frame_is_from_info: bool, reference: ReferenceWindows,
                feature_size: int, ppo_num_minibatches: int, seed: int,
-               axis_name: Optional[str] = 'i'):
+               axis_name: Optional[str] = 'i',
+               reference_start_states: Optional[Tuple[Any, Any, Any]] = None):
     self.config = config
     self.reference = reference
     self.feature_size = feature_size
@@ -80,6 +82,7 @@ class Amp:
     self._frame_fn = frame_fn
     self._frame_is_from_info = frame_is_from_info
     self._seed = seed
+    self._reference_start_states = reference_start_states
     self._reward_chunks = ppo_num_minibatches
     self.disc_num_minibatches = (
         config.disc_num_minibatches or ppo_num_minibatches)
@@ -92,7 +95,10 @@ class Amp:
     return (self.config.history_length, self.feature_size)
 
   def wrap_env(self, env):
-    """Puts the feature recorder beneath Brax's training wrappers."""
+    """Puts the feature recorder (and RSI) beneath Brax's training wrappers."""
+    if self.config.reference_state_init > 0:
+      env = rsi.ReferenceStateInitWrapper(env, self.config.reference_state_init,
+                                          *self._reference_start_states)
     return features.AmpFeatureWrapper(env, self._frame_fn,
                                       self.config.history_length,
                                       self._frame_is_from_info)

@@ -180,6 +180,7 @@ class _NoCompilation:
     ('setting_without_reference', 'amp_reference'),
     ('no_wrap', 'wrap_env'),
     ('missing_info_key', 'amp_info_feature_key'),
+    ('rsi_without_states', 'reference_state_init'),
 ])
 def test_bad_input_fails_clearly_before_compiling(case, message, tmp_path,
                                                   reference_path):
@@ -204,6 +205,8 @@ def test_bad_input_fails_clearly_before_compiling(case, message, tmp_path,
     overrides = dict(wrap_env=False)
   elif case == 'missing_info_key':
     overrides = dict(amp_feature_fn=None, amp_info_feature_key='nope')
+  elif case == 'rsi_without_states':
+    overrides = dict(amp_reference_state_init=0.5)
   with _NoCompilation(), pytest.raises(ValueError, match=message):
     _train(path, **overrides)
 
