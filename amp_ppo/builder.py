@@ -120,8 +120,10 @@ def _reference_start_states(environment, motion):
 
 def _feature_size(environment, frame_fn, info_feature_key) -> int:
   try:
-    shape = jax.eval_shape(lambda key: frame_fn(environment.reset(key)),
-                           jax.random.PRNGKey(0)).shape
+    # An abstract key: even creating a concrete one would compile.
+    key = jax.ShapeDtypeStruct((2,), jnp.uint32)
+    shape = jax.eval_shape(lambda k: frame_fn(environment.reset(k)),
+                           key).shape
   except KeyError as e:
     raise ValueError(
         f'AMP: amp_info_feature_key={info_feature_key!r} is not in the '
