@@ -42,5 +42,7 @@ setuptools.setup(
     ],
     extras_require={
         'test': ['pytest>=8', 'hypothesis>=6.100'],
+        # MuJoCo Playground environments (wrap_for_brax_training).
+        'playground': ['playground==0.2.0'],
     },
 )

@@ -105,17 +105,25 @@ def state_sizes(model):
 
 
 def _root_and_bodies(model, kinematics_fn, q, qd):
-  """World-frame root pose/velocities and body positions from (q, qd)."""
+  """World-frame root pose/velocities and body positions from (q, qd).
+
+  Root entries assume the first joint is a free joint.
+  """
   if _is_mjx_model(model):
     xpos, xquat = kinematics_fn(q, qd)
     # Body 0 is the world; qvel's free-joint angular part is in the body frame.
-    root_rot = xquat[1]
-    return dict(root_pos=xpos[1], root_rot=root_rot, root_vel=qd[0:3],
-                root_ang=brax_math.rotate(qd[3:6], root_rot),
+    return dict(root_pos=xpos[1], root_rot=xquat[1], root_vel=qd[0:3],
+                root_ang=brax_math.rotate(qd[3:6], xquat[1]),
                 body_pos=xpos[1:])
   x, xd = kinematics_fn(q, qd)
   return dict(root_pos=x.pos[0], root_rot=x.rot[0], root_vel=xd.vel[0],
               root_ang=xd.ang[0], body_pos=x.pos)
+
+
+def _body_positions(model, kinematics_fn, q, qd):
+  if _is_mjx_model(model):
+    return kinematics_fn(q, qd)[0][1:]  # without the world body
+  return kinematics_fn(q, qd)[0].pos
 
 
 def _heading_inverse(rot: jax.Array) -> jax.Array:
@@ -140,14 +148,19 @@ def _free_root_features(model, kinematics_fn, q, qd) -> jax.Array:
 
 
 def _fixed_base_features(model, kinematics_fn, q, qd) -> jax.Array:
-  s = _root_and_bodies(model, kinematics_fn, q, qd)
-  return jnp.concatenate([q, qd, s['body_pos'].ravel()])
+  body_pos = _body_positions(model, kinematics_fn, q, qd)
+  return jnp.concatenate([q, qd, body_pos.ravel()])
 
 
-def _kinematics_fn(model):
+def _kinematics_fn(env: envs.Env, model):
   """(q, qd) -> world-frame body poses, by the model's forward kinematics."""
   if _is_mjx_model(model):
     from mujoco import mjx  # pylint: disable=g-import-not-at-top
+    # A pure-JAX copy of the model: the environment's own may use another
+    # MJX implementation (e.g. Warp), whose kernels this does not need.
+    mj_model = getattr(getattr(env, 'unwrapped', env), 'mj_model', None)
+    if mj_model is not None:
+      model = mjx.put_model(mj_model, impl='jax')
     blank = mjx.make_data(model)
 
     def mjx_kinematics(q, qd):
@@ -172,7 +185,7 @@ def default_feature_fn(env: envs.Env) -> FeatureFn:
   world body positions.
   """
   model = physics_model(env)
-  kinematics_fn = _kinematics_fn(model)
+  kinematics_fn = _kinematics_fn(env, model)
   if has_free_root(model):
     return functools.partial(_free_root_features, model, kinematics_fn)
   return functools.partial(_fixed_base_features, model, kinematics_fn)
