@@ -224,3 +224,32 @@ def test_several_devices_stay_replicated():
   assert report['replay_count'] == 2 * report['single_device_insertions']
   assert report['replicated']
   assert all(math.isfinite(v) for v in report['amp_metrics'].values())
+
+
+def test_brax_pipeline_env_with_state_reference_and_rsi(tmp_path):
+  from brax import envs  # pylint: disable=g-import-not-at-top
+  env = envs.get_environment('inverted_pendulum', backend='positional')
+  # Recorded at 100 Hz; the environment steps at 50 Hz, so the reference is
+  # resampled to the control rate.
+  t = np.arange(120) / 100.0
+  qpos = np.stack([0.2 * np.sin(2 * np.pi * t), 0.05 * np.cos(2 * np.pi * t)],
+                  axis=1)
+  qvel = np.gradient(qpos, 1 / 100.0, axis=0)
+  path = str(tmp_path / 'sway.npz')
+  reference.save_reference(path, fps=100.0, qpos=qpos, qvel=qvel)
+  progress = []
+  _, params, _ = amp_ppo.train(
+      environment=env, num_timesteps=2 * _ENV_STEPS_PER_TRAINING_STEP,
+      episode_length=16, num_envs=8, batch_size=8, num_minibatches=2,
+      unroll_length=4, num_evals=2, num_eval_envs=4,
+      network_factory=functools.partial(
+          ppo_networks.make_ppo_networks, policy_hidden_layer_sizes=(8,),
+          value_hidden_layer_sizes=(8,)),
+      progress_fn=lambda step, metrics: progress.append(metrics),
+      amp_reference=path, amp_disc_hidden_layer_sizes=(8,),
+      amp_disc_minibatch_size=8, amp_replay_size=64,
+      amp_reference_state_init=0.5)
+  assert int(params[3].replay.count) == 2 * _INSERTED_PER_TRAINING_STEP
+  assert math.isfinite(float(progress[-1]['training/amp/disc_loss']))
+  # Features are (q, qd, body positions): 2 + 2 + 2 bodies x 3.
+  assert params[3].normalizer.mean.shape == (10,)
