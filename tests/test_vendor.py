@@ -18,7 +18,11 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 VENDORED_DIR = pathlib.Path('third_party', 'brax_ppo_vendored')
 JAX_PATCH = '0001-jax-0.10-device-put-replicated.patch'
 # A line of the pinned upstream that patch 0001's hunk #2 keeps as context.
-HUNK_2_CONTEXT = (
+# A context line of patch 0001's second hunk (the line after the rewritten
+# device_put_replicated call).
+HUNK_2_CONTEXT = '  eval_env = _maybe_wrap_env(\n'
+# An upstream line that patch 0001's second hunk rewrites.
+HUNK_2_REWRITTEN = (
     '      training_state, jax.local_devices()[:local_devices_to_use]\n')
 
 
@@ -112,7 +116,7 @@ def test_check_detects_a_one_byte_edit(scratch):
 
 def test_check_names_the_patch_and_hunk_that_do_not_apply(scratch):
   edit_file(scratch.patches_dir / JAX_PATCH, ' ' + HUNK_2_CONTEXT,
-            ' ' + HUNK_2_CONTEXT.replace('local_devices_to_use', 'n'))
+            ' ' + HUNK_2_CONTEXT.replace('eval_env', 'n'))
 
   result = run_vendor('check', root=scratch.root)
 
@@ -120,8 +124,7 @@ def test_check_names_the_patch_and_hunk_that_do_not_apply(scratch):
   message = ' '.join(result.stderr.split())
   assert f'patches/{JAX_PATCH} does not apply: hunk #2' in message
   assert re.search(r'at lines \d+-\d+ of upstream brax', message)
-  assert "expected: '      training_state, jax.local_devices()[:n]'" in (
-      result.stderr)
+  assert "expected: '  n = _maybe_wrap_env('" in result.stderr
   assert f"found:    {HUNK_2_CONTEXT.rstrip()!r}" in result.stderr
 
 
@@ -189,7 +192,7 @@ def test_refresh_refuses_when_a_lower_patch_does_not_apply(scratch):
   assert run_vendor('refresh', '--new', '9999-test-hook.patch', '-m', 'Hook.',
                     root=scratch.root).returncode == 0
   edit_file(scratch.patches_dir / JAX_PATCH, ' ' + HUNK_2_CONTEXT,
-            ' ' + HUNK_2_CONTEXT.replace('local_devices_to_use', 'n'))
+            ' ' + HUNK_2_CONTEXT.replace('eval_env', 'n'))
   before = snapshot(scratch.root)
 
   result = run_vendor('refresh', root=scratch.root)
@@ -264,9 +267,9 @@ def test_upgrade_merges_upstream_changes_far_from_the_hunks(scratch, tmp_path):
 def test_upgrade_reports_a_conflict_inside_a_hunk_then_finishes(
     scratch, tmp_path):
   def edit(lines):
-    index = lines.index(HUNK_2_CONTEXT)
-    lines[index] = HUNK_2_CONTEXT.replace('local_devices_to_use',
-                                          'num_local_devices')
+    index = lines.index(HUNK_2_REWRITTEN)
+    lines[index] = HUNK_2_REWRITTEN.replace('local_devices_to_use',
+                                            'num_local_devices')
   new_upstream = write_synthetic_upstream(tmp_path / 'train.py', edit)
   before = snapshot(scratch.root)
   conflict_file = scratch.conflict_file(JAX_PATCH)
