@@ -13,4 +13,7 @@ def __getattr__(name):
   if name == 'train':
     from amp_ppo.training import train  # pylint: disable=g-import-not-at-top
     return train
+  if name == 'NonFiniteError':
+    from amp_ppo.finite_check import NonFiniteError  # pylint: disable=g-import-not-at-top
+    return NonFiniteError
   raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

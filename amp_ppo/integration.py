@@ -186,6 +186,7 @@ class Amp:
           params, normalizer, *batch)
       if self.axis_name is not None:
         grads = jax.lax.pmean(grads, axis_name=self.axis_name)
+      metrics['amp/disc_grad_norm'] = optax.global_norm(grads)
       updates, opt_state = self.optimizer.update(grads, opt_state, params)
       return (optax.apply_updates(params, updates), opt_state), metrics
 
@@ -268,12 +269,20 @@ class Amp:
       if os.path.exists(path):
         logging.info('AMP: restoring discriminator state from %s', path)
         with open(path, 'rb') as f:
-          restored = flax.serialization.from_bytes(state, f.read())
-        return self._checked(state, restored, path)
+          return self.state_from_bytes(state, f.read(), path)
     if checkpoint_path is not None or restore_params is not None:
       logging.info('AMP: warm start from a PPO-only policy; the '
                    'discriminator starts fresh.')
     return state
+
+  def state_from_bytes(self, state: AmpState, data: bytes,
+                       source: str) -> AmpState:
+    """Decodes a saved AMP state, checked against this run's `state`."""
+    try:
+      restored = flax.serialization.from_bytes(state, data)
+    except Exception as e:  # msgpack raises several unrelated types.
+      raise ValueError(f'AMP state in {source} is unreadable: {e}') from e
+    return self._checked(state, restored, source)
 
   @staticmethod
   def _checked(fresh: AmpState, restored: AmpState, source: str) -> AmpState:

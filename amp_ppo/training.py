@@ -1,9 +1,31 @@
 """`amp_ppo.train`: Brax PPO's `train` plus Adversarial Motion Priors.
 
 The function takes every parameter of the pinned Brax `ppo.train`, with the
-same names, order and defaults, followed by keyword-only AMP arguments. With
-`amp_reference=None` it calls the vendored Brax trainer with exactly the
-arguments given, so the run is Brax PPO bit for bit.
+same names, order and defaults, followed by keyword-only reliability and AMP
+arguments. With `amp_reference=None` and no reliability argument it calls the
+vendored Brax trainer with exactly the arguments given, so the run is Brax PPO
+bit for bit.
+
+Reliability arguments (keyword-only; amp_ppo extensions, with or without AMP):
+  resume_checkpoint_path: continue a run exactly where it stopped. Give the
+    `save_checkpoint_path` of the run (the newest complete step directory in
+    it is taken; one interrupted mid-save is skipped) or one step directory.
+    Every other argument must be as in the original run (checked: a
+    different configuration is refused with the list of differences). The
+    result is bit for bit that of an uninterrupted run. Not combinable with
+    `restore_params` or `restore_checkpoint_path`.
+  save_resume_state: write the full training state (PPO optimiser, env
+    states, PRNG keys, loop position; the AMP state is in amp_state.msgpack)
+    into every checkpoint as `resume_state.msgpack`, written last and
+    atomically, so that it marks the step directory complete. Default: on
+    with AMP or when resuming (and save_checkpoint_path is given), off for
+    plain PPO, whose checkpoints then stay exactly Brax's.
+  check_finite: stop with `amp_ppo.NonFiniteError` (a FloatingPointError)
+    naming the quantity and the environment steps as soon as a loss, a
+    gradient norm or a reward becomes NaN or inf; the epoch's checkpoint is
+    not written. Checked once per epoch on metrics Brax fetches anyway.
+    Adds `training/grad_norm` (PPO's gradient norm) to the metrics. Default:
+    on with AMP, off for plain PPO (whose metrics then stay exactly Brax's).
 
 AMP arguments (all keyword-only):
   amp_reference: path, list of paths or `amp_ppo.reference.ReferenceMotion`;
@@ -20,14 +42,21 @@ AMP arguments (all keyword-only):
 """
 
 import dataclasses
+import importlib.metadata
 import inspect
 
+import jax
+
 from amp_ppo import config as amp_config
+from amp_ppo import reference as reference_lib
+from amp_ppo import reliability as reliability_lib
+from amp_ppo import resume
 from brax_ppo_vendored import train as _vendored
 
 # Parameters of the vendored trainer that are amp_ppo's own plumbing rather
 # than Brax's public interface.
-_INTERNAL_PARAMETERS = ('amp',)
+_INTERNAL_PARAMETERS = ('amp', 'reliability')
+_EXTENSIONS = ('resume_checkpoint_path', 'save_resume_state', 'check_finite')
 _SETTING_PREFIX = 'amp_'
 _AMP_INPUTS = ('amp_reference', 'amp_feature_fn', 'amp_info_feature_key')
 _AMP_SETTINGS = {
@@ -35,11 +64,23 @@ _AMP_SETTINGS = {
     for f in dataclasses.fields(amp_config.AmpConfig)
 }
 
+# Arguments that do not change what is trained (callbacks, paths, evaluation
+# only) and so may differ between a run and its resumption.
+_NOT_FINGERPRINTED = (
+    'progress_fn', 'policy_params_fn', 'save_checkpoint_path',
+    'restore_checkpoint_path', 'restore_params', 'run_evals', 'num_eval_envs',
+    'eval_env', 'deterministic_eval', 'log_training_metrics',
+    'training_metrics_steps', 'amp_reference') + _EXTENSIONS
+
 
 def _signature() -> inspect.Signature:
   brax_parameters = [
       p for name, p in inspect.signature(_vendored.train).parameters.items()
       if name not in _INTERNAL_PARAMETERS
+  ]
+  extension_parameters = [
+      inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None)
+      for name in _EXTENSIONS
   ]
   amp_parameters = [
       inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None)
@@ -48,7 +89,8 @@ def _signature() -> inspect.Signature:
       inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
       for name, default in _AMP_SETTINGS.items()
   ]
-  return inspect.Signature(brax_parameters + amp_parameters)
+  return inspect.Signature(brax_parameters + extension_parameters +
+                           amp_parameters)
 
 
 _SIGNATURE = _signature()
@@ -62,35 +104,119 @@ def train(*args, **kwargs):
   ]
   bound.apply_defaults()
   brax_arguments = dict(bound.arguments)
+  all_arguments = dict(brax_arguments)
   amp_arguments = {
       name: brax_arguments.pop(name)
       for name in list(brax_arguments)
       if name in _AMP_INPUTS or name in _AMP_SETTINGS
   }
-  if amp_arguments['amp_reference'] is None:
-    if given_amp_arguments:
-      raise ValueError(
-          f'AMP arguments {sorted(given_amp_arguments)} were given without '
-          'amp_reference; AMP is on only with a reference motion. Pass '
-          'amp_reference=path/to/reference.npz, or drop those arguments.')
-    return _vendored.train(**brax_arguments)
+  extensions = {name: brax_arguments.pop(name) for name in _EXTENSIONS}
+  amp_on = amp_arguments['amp_reference'] is not None
+  if not amp_on and given_amp_arguments:
+    raise ValueError(
+        f'AMP arguments {sorted(given_amp_arguments)} were given without '
+        'amp_reference; AMP is on only with a reference motion. Pass '
+        'amp_reference=path/to/reference.npz, or drop those arguments.')
+  check_finite, save_state, resume_path = _reliability_settings(
+      amp_on, brax_arguments, **extensions)
+  if not (amp_on or check_finite or save_state or resume_path):
+    return _vendored.train(**brax_arguments)  # Exactly Brax PPO.
 
-  from amp_ppo import builder  # pylint: disable=g-import-not-at-top
+  amp, motion = None, None
+  if amp_on:  # Loaded (and checked) first: a bad file fails before anything.
+    motion = reference_lib.load_reference(amp_arguments['amp_reference'])
+  reliability = _reliability(all_arguments, brax_arguments, motion,
+                             check_finite, save_state, resume_path)
+  if amp_on:
+    from amp_ppo import builder  # pylint: disable=g-import-not-at-top
 
-  config = amp_config.AmpConfig(**{
-      name[len(_SETTING_PREFIX):]: value
-      for name, value in amp_arguments.items() if name in _AMP_SETTINGS
-  })
-  amp = builder.build_amp(
-      environment=brax_arguments['environment'],
-      config=config,
-      reference=amp_arguments['amp_reference'],
-      feature_fn=amp_arguments['amp_feature_fn'],
-      info_feature_key=amp_arguments['amp_info_feature_key'],
-      ppo_num_minibatches=brax_arguments['num_minibatches'],
-      seed=brax_arguments['seed'],
-      wrap_env=brax_arguments['wrap_env'])
-  return _vendored.train(**brax_arguments, amp=amp)
+    config = amp_config.AmpConfig(**{
+        name[len(_SETTING_PREFIX):]: value
+        for name, value in amp_arguments.items() if name in _AMP_SETTINGS
+    })
+    amp = builder.build_amp(
+        environment=brax_arguments['environment'],
+        config=config,
+        reference=motion,
+        feature_fn=amp_arguments['amp_feature_fn'],
+        info_feature_key=amp_arguments['amp_info_feature_key'],
+        ppo_num_minibatches=brax_arguments['num_minibatches'],
+        seed=brax_arguments['seed'],
+        wrap_env=brax_arguments['wrap_env'])
+  return _vendored.train(**brax_arguments, amp=amp, reliability=reliability)
+
+
+def _reliability_settings(amp_on, brax_arguments, resume_checkpoint_path,
+                          save_resume_state, check_finite):
+  """(check_finite, save_resume_state, resume path) with defaults resolved."""
+  for name, value in (('save_resume_state', save_resume_state),
+                      ('check_finite', check_finite)):
+    if value is not None and not isinstance(value, bool):
+      raise ValueError(f'{name}={value!r}: pass True, False or None (the '
+                       'default: on with AMP, off for plain PPO).')
+  resuming = resume_checkpoint_path is not None
+  if check_finite is None:
+    check_finite = amp_on
+  save_state = save_resume_state
+  if save_state is None:
+    save_state = (amp_on or resuming) and (
+        brax_arguments['save_checkpoint_path'] is not None)
+  if save_state and brax_arguments['save_checkpoint_path'] is None:
+    raise ValueError('save_resume_state=True needs save_checkpoint_path: the '
+                     'resume state is written into its step directories.')
+  if jax.process_count() > 1 and (resuming or save_state):
+    if resuming or save_resume_state:
+      raise ValueError('resume_checkpoint_path and save_resume_state support '
+                       'single-process training only.')
+    save_state = False
+  return check_finite, save_state, resume_checkpoint_path
+
+
+def _reliability(all_arguments, brax_arguments, motion, check_finite,
+                 save_state, resume_path) -> reliability_lib.Reliability:
+  """The run's Reliability; checks a resume against this run up front.
+
+  Runs before anything compiles.
+
+  Args:
+    all_arguments: every argument of amp_ppo.train, defaults applied.
+    brax_arguments: those for the vendored trainer.
+    motion: the loaded reference motion, or None without AMP.
+    check_finite: resolved setting.
+    save_state: resolved setting.
+    resume_path: resume_checkpoint_path.
+
+  Returns:
+    The Reliability to pass to the vendored trainer.
+  """
+  fingerprint = {
+      name: resume.describe(value) for name, value in all_arguments.items()
+      if name not in _NOT_FINGERPRINTED
+  }
+  devices = jax.local_device_count()
+  if brax_arguments['max_devices_per_host']:
+    devices = min(devices, brax_arguments['max_devices_per_host'])
+  fingerprint['(devices)'] = f'{jax.process_count()} x {devices}'
+  if motion is not None:  # Its content, wherever it was loaded from.
+    fingerprint['(amp reference)'] = resume.describe([
+        (clip.fps, clip.weight, clip.qpos, clip.qvel, clip.features)
+        for clip in motion.clips])
+  versions = {name: importlib.metadata.version(name)
+              for name in ('amp_ppo', 'brax', 'jax', 'jaxlib')}
+  result = reliability_lib.Reliability(
+      check_finite=check_finite, save_state=save_state,
+      fingerprint=fingerprint, versions=versions,
+      eval_pending=brax_arguments['num_evals'] > 0 and
+      brax_arguments['run_evals'])
+  if resume_path is not None:
+    result.prepare_resume(resume_path)
+    for name in ('restore_checkpoint_path', 'restore_params'):
+      if brax_arguments[name] is not None:
+        raise ValueError(
+            f'resume_checkpoint_path and {name} were both given; the resume '
+            'state holds the whole training state, so pass only '
+            'resume_checkpoint_path.')
+  return result
 
 
 train.__signature__ = _SIGNATURE

@@ -39,6 +39,7 @@ from brax.training.types import Params
 from brax.training.types import PRNGKey
 from amp_ppo import integration as amp_integration
 from amp_ppo import jax_compat
+from amp_ppo import reliability as amp_reliability
 import flax
 import jax
 import jax.numpy as jnp
@@ -243,6 +244,7 @@ def train(
     restore_value_fn: bool = True,
     run_evals: bool = True,
     amp: Optional[amp_integration.Amp] = None,
+    reliability: Optional[amp_reliability.Reliability] = None,
 ):
   """PPO training.
 
@@ -338,6 +340,8 @@ def train(
       env.reset across devices.
     amp: Adversarial Motion Priors setup built by `amp_ppo.train`; None trains
       plain PPO.
+    reliability: exact-resume checkpoints and non-finite checks built by
+      `amp_ppo.train`; None trains as upstream Brax does.
 
   Returns:
     Tuple of (make_policy function, network params, metrics)
@@ -520,6 +524,8 @@ def train(
     metrics['learning_rate'] = lr
 
     # apply gradients
+    if reliability:
+      metrics = reliability.minibatch_metrics(metrics, grads)
     params_update, optimizer_state = optimizer.update(grads, optimizer_state)
     params = optax.apply_updates(params, params_update)
 
@@ -666,6 +672,8 @@ def train(
           data.extras['state_extras']['episode_done'],
           metrics,
       )
+    if reliability:
+      metrics = reliability.step_metrics(metrics, data.reward)
 
     return (new_training_state, state, new_key), metrics
 
@@ -678,6 +686,8 @@ def train(
         (),
         length=num_training_steps_per_epoch,
     )
+    if reliability:
+      loss_metrics = reliability.epoch_metrics(loss_metrics, _PMAP_AXIS_NAME)
     loss_metrics = jax.tree_util.tree_map(jnp.mean, loss_metrics)
     return training_state, state, loss_metrics
 
@@ -802,10 +812,15 @@ def train(
   training_metrics = {}
   training_walltime = 0
   current_step = 0
+  start_iteration = 0
+  if reliability and reliability.resuming:
+    (training_state, env_state, local_key, key_envs, start_iteration,
+     current_step, training_walltime) = reliability.resume(
+         training_state, env_state, evaluator, amp)
 
   # Run initial eval
   metrics = {}
-  if process_id == 0 and num_evals > 1 and run_evals:
+  if process_id == 0 and num_evals > 1 and run_evals and not start_iteration:
     metrics = evaluator.run_evaluation(
         _unpmap((
             training_state.normalizer_params,
@@ -825,7 +840,7 @@ def train(
   ))
   policy_params_fn(current_step, make_policy, params)
 
-  for it in range(num_evals_after_init):
+  for it in range(start_iteration, num_evals_after_init):
     logging.info('starting iteration %s %s', it, time.time() - xt)
 
     for _ in range(max(num_resets_per_eval, 1)):
@@ -836,6 +851,10 @@ def train(
           training_epoch_with_timing(training_state, env_state, epoch_keys)
       )
       current_step = int(_unpmap(training_state.env_steps))
+      if reliability:  # Before anything is saved: a NaN epoch is not kept.
+        training_metrics = reliability.check_epoch(
+            training_metrics, current_step, num_training_steps_per_epoch,
+            env_step_per_training_step)
 
       key_envs = jax.vmap(
           lambda x, s: jax.random.split(x[0], s), in_axes=(0, None)
@@ -869,6 +888,10 @@ def train(
       if amp:
         amp.save(f'{save_checkpoint_path}/{current_step:012d}',
                  _unpmap(training_state.amp))
+      if reliability:  # Last: the resume file marks the step complete.
+        reliability.save(save_checkpoint_path, current_step, it,
+                         training_state, env_state, local_key, key_envs,
+                         evaluator, training_walltime)
 
     if num_evals > 0:
       metrics = training_metrics
