@@ -8,7 +8,8 @@ or the complete new one, plus at worst a `.tmp-*` file that readers ignore.
 """
 
 import os
-import tempfile
+import secrets
+from typing import BinaryIO, Callable, Optional
 
 # Prefix of the temporary files; readers must never treat them as data.
 TEMP_PREFIX = '.tmp-'
@@ -42,20 +43,33 @@ def fsync_tree(directory: str) -> None:
     fsync_directory(root)
 
 
-def atomic_write_bytes(path: str, payload: bytes) -> None:
-  """Writes `payload` to `path` via a synced temp file and an atomic rename."""
-  directory = os.path.dirname(os.path.abspath(path))
+def atomic_write(path: str, write: Callable[[BinaryIO], None],
+                 mode: Optional[int] = None) -> None:
+  """Calls `write(file)` on a temp file, then renames it over `path`.
+
+  The file gets permission bits `mode` if given, else 0o666 less the umask,
+  as a plain `open` would give it.
+  """
+  directory, name = os.path.split(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
-  fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIX,
-                                  suffix=os.path.basename(path))
+  tmp_path = os.path.join(directory,
+                          f'{TEMP_PREFIX}{secrets.token_hex(8)}-{name}')
+  fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
   try:
     with os.fdopen(fd, 'wb') as f:
-      f.write(payload)
+      write(f)
       f.flush()
       os.fsync(f.fileno())
+    if mode is not None:
+      os.chmod(tmp_path, mode)
     os.replace(tmp_path, path)
   except BaseException:
     if os.path.exists(tmp_path):
       os.remove(tmp_path)
     raise
   fsync_directory(directory)
+
+
+def atomic_write_bytes(path: str, payload: bytes) -> None:
+  """Writes `payload` to `path` atomically (see `atomic_write`)."""
+  atomic_write(path, lambda f: f.write(payload))

@@ -29,7 +29,6 @@ import dataclasses
 import math
 import operator
 import os
-import secrets
 import stat
 from typing import (Dict, List, Mapping, NamedTuple, Optional, Sequence,
                     Tuple, Union)
@@ -37,6 +36,8 @@ import zipfile
 
 import numpy as np
 from numpy.lib import format as npy_format
+
+from amp_ppo import checkpointing
 
 # Largest array (in bytes, counting at least 4 bytes per element since frames
 # become float32) that a reference file may declare. Checked from the npy
@@ -684,21 +685,7 @@ def _clips_from(source: str, validated: _ValidatedFile) -> Tuple[Clip, ...]:
 
 def _write_npz_atomically(path: str, arrays: Mapping[str, np.ndarray]) -> None:
   """Writes an uncompressed npz via a same-directory temp file + rename."""
-  directory, name = os.path.split(os.path.abspath(path))
-  temp_path = os.path.join(directory, f'.{name}.{secrets.token_hex(8)}.tmp')
-  # os.open with 0o666 lets the umask set the final permissions, as for any
-  # newly created file.
-  descriptor = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-  try:
-    with os.fdopen(descriptor, 'wb') as file:
-      _write_npz(file, arrays)
-      file.flush()
-      os.fsync(file.fileno())
-    os.replace(temp_path, path)
-  except BaseException:
-    if os.path.exists(temp_path):
-      os.remove(temp_path)
-    raise
+  checkpointing.atomic_write(path, lambda file: _write_npz(file, arrays))
 
 
 def _write_npz(file, arrays: Mapping[str, np.ndarray]) -> None:

@@ -38,6 +38,8 @@ import textwrap
 import zipfile
 from typing import Iterator, Optional, Sequence
 
+from amp_ppo import checkpointing
+
 CONTEXT_LINES = 3
 DIFF_PATH = 'train.py'  # Patches say a/train.py, b/train.py (for -p1).
 NO_NEWLINE_MARKER = '\\ No newline at end of file\n'
@@ -136,18 +138,9 @@ def read_lines(path: pathlib.Path, what: str) -> list[str]:
 
 def write_atomically(path: pathlib.Path, text: str) -> None:
   """Replaces `path` in one step, so readers never see half a file."""
-  mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
-  handle, temp_name = tempfile.mkstemp(
-      dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-  try:
-    with os.fdopen(handle, 'wb') as temp_file:
-      temp_file.write(text.encode('utf-8'))
-    os.chmod(temp_name, mode)
-    os.replace(temp_name, path)
-  except BaseException:
-    if os.path.exists(temp_name):
-      os.unlink(temp_name)
-    raise
+  mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
+  checkpointing.atomic_write(
+      str(path), lambda f: f.write(text.encode('utf-8')), mode=mode)
 
 
 def show_line(line: Optional[str]) -> str:
