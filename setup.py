@@ -39,6 +39,8 @@ setuptools.setup(
         'absl-py>=2.1',
         'ml_collections>=1.0',
         'numpy>=1.26',
+        'matplotlib>=3.8',  # curves.png of amp_ppo.main
+        'tensorboardX>=2.6',  # TensorBoard events of amp_ppo.main
     ],
     extras_require={
         'test': ['pytest>=8', 'hypothesis>=6.100'],

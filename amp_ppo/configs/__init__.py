@@ -1,0 +1,1 @@
+"""Experiment configs for `python -m amp_ppo.main --config=<file>[:preset]`."""

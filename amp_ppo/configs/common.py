@@ -1,0 +1,88 @@
+"""Building blocks shared by the experiment configs.
+
+An experiment config is an `ml_collections.ConfigDict` with these sections:
+
+  env        where the environment comes from: `suite` ('brax' or
+             'playground'), `name`, and for Brax a `backend` and `kwargs`.
+  reference  the reference motion: an npz path, several joined by commas, or
+             'synthetic' for a placeholder made from the environment itself
+             (see amp_ppo/demos/synthetic.py; bring real motion for real use).
+  feature_fn 'package.module:factory', where factory(env) returns a
+             (q, qd) -> features function; '' for amp_ppo's default.
+  info_feature_key  read features from state.info[key] instead ('' = off).
+  network    policy and value MLP sizes.
+  ppo        keyword arguments of Brax's `ppo.train` (any of them may be
+             added here).
+  amp        every field of `amp_ppo.config.AmpConfig`.
+  evaluation the final deterministic rollouts that measure return and style.
+  monitor    when to warn about an unhealthy discriminator.
+  compare_to_ppo  also train a PPO-only baseline (the `--baseline` default).
+
+Any field can be overridden on the command line, e.g.
+`--config.amp.style_weight=0.7 --config.ppo.num_timesteps=500000`.
+"""
+
+import dataclasses
+
+import ml_collections
+from ml_collections import config_dict
+
+from amp_ppo import config as amp_config
+
+
+def amp_section(**overrides) -> ml_collections.ConfigDict:
+  """AmpConfig's fields with their defaults, then `overrides`."""
+  values = {f.name: f.default for f in dataclasses.fields(amp_config.AmpConfig)}
+  unknown = set(overrides) - set(values)
+  if unknown:
+    raise ValueError(f'not AmpConfig fields: {sorted(unknown)}')
+  values.update(overrides)
+  section = ml_collections.ConfigDict()
+  for name, value in values.items():
+    # A None default (e.g. disc_num_minibatches) still needs a type, or the
+    # command line could not override it.
+    section[name] = config_dict.placeholder(int) if value is None else value
+  return section
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Sections every experiment has, with neutral defaults."""
+  config = ml_collections.ConfigDict()
+  config.env = ml_collections.ConfigDict(
+      dict(suite='brax', name='', backend='mjx', kwargs={}))
+  config.reference = 'synthetic'
+  config.feature_fn = ''
+  config.info_feature_key = ''
+  config.network = ml_collections.ConfigDict(dict(
+      policy_hidden_layer_sizes=(32, 32, 32, 32),
+      value_hidden_layer_sizes=(256, 256, 256, 256, 256)))
+  config.ppo = ml_collections.ConfigDict()
+  config.amp = amp_section()
+  config.evaluation = ml_collections.ConfigDict(dict(
+      num_envs=16,      # rollouts of the final policy
+      num_steps=1000,   # steps per rollout (episodes may end sooner)
+      seed=0))
+  # Also train PPO alone with the same settings and compare (--baseline).
+  config.compare_to_ppo = False
+  config.monitor = ml_collections.ConfigDict(dict(
+      saturated_accuracy=0.95,  # mean D accuracy above this: saturated
+      no_signal_margin=0.05,    # within 0.5 +- this: no signal
+      patience=3))              # consecutive reports before warning
+  return config
+
+
+def smoke_ppo(ppo: ml_collections.ConfigDict) -> None:
+  """Shrinks `ppo` in place to one short CPU iteration (for smoke tests)."""
+  ppo.update(dict(num_timesteps=256, num_evals=2, num_envs=4, batch_size=4,
+                  num_minibatches=2, unroll_length=8, num_updates_per_batch=1,
+                  episode_length=32, num_eval_envs=2))
+
+
+def smoke_network(config: ml_collections.ConfigDict) -> None:
+  config.network.policy_hidden_layer_sizes = (8,)
+  config.network.value_hidden_layer_sizes = (8,)
+  config.amp.disc_hidden_layer_sizes = (16,)
+  config.amp.disc_minibatch_size = 16
+  config.amp.replay_size = 256
+  config.evaluation.num_envs = 2
+  config.evaluation.num_steps = 32

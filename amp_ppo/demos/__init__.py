@@ -1,0 +1,1 @@
+"""Scripted controllers that make reference motions for amp_ppo's demos."""

@@ -1,0 +1,153 @@
+r"""Runs an AMP experiment from a config; with no flags, the default demo.
+
+  python -m amp_ppo.main                       # cart-pole sway demo
+  python -m amp_ppo.main --config=amp_ppo/configs/ant.py \
+      --config.reference=my_motion.npz --workdir=runs/ant
+  python -m amp_ppo.main --config.amp.style_weight=0.7 --resume
+
+Writes into --workdir: metrics.jsonl, TensorBoard events (tensorboard/),
+curves.png, rollout.html (the final policy, Brax's HTML viewer),
+checkpoints/<step>/ (Brax's checkpoint plus amp_state.msgpack), config.json
+and report.json (final return and style distance to the reference). With
+--baseline (the default demo turns it on) a PPO-only run of the same config
+goes to <workdir>/baseline and both style distances are printed.
+"""
+
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+from ml_collections import config_flags
+
+from amp_ppo import experiment
+from amp_ppo import run_outputs
+
+_DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                               'configs', 'default.py')
+BASELINE_DIR = 'baseline'
+
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', _DEFAULT_CONFIG,
+    'Experiment config file, optionally with a preset: path.py[:preset].')
+_WORKDIR = flags.DEFINE_string(
+    'workdir', None, 'Output directory; default amp_runs/<config name>.')
+_RESUME = flags.DEFINE_bool(
+    'resume', False, 'Continue from the workdir\'s latest checkpoint up to '
+    'config.ppo.num_timesteps.')
+_OVERWRITE = flags.DEFINE_bool(
+    'overwrite', False, 'Delete an existing run in the workdir first.')
+_BASELINE = flags.DEFINE_bool(
+    'baseline', None, 'Also train PPO alone with the same config and compare '
+    'style distances; default: config.compare_to_ppo.')
+_RENDER = flags.DEFINE_bool('render', True, 'Write rollout.html.')
+_JAX_CACHE_DIR = flags.DEFINE_string(
+    'jax_cache_dir',
+    os.environ.get('JAX_COMPILATION_CACHE_DIR') or os.path.join(
+        os.path.expanduser('~'), '.cache', 'amp_ppo', 'jax'),
+    'Persistent XLA compilation cache, so a repeated run (and a baseline '
+    'sharing programs with its AMP run) skips compiling; "" turns it off.')
+
+
+def enable_compilation_cache(directory: str) -> None:
+  if directory:
+    jax.config.update('jax_compilation_cache_dir', directory)
+    # Small programs too: on a CPU even those take seconds to compile.
+    jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.5)
+
+
+def default_workdir(config_flag_value: str) -> str:
+  """amp_runs/<config file stem>[-<preset>]."""
+  path, _, preset = config_flag_value.partition(':')
+  name = os.path.splitext(os.path.basename(path))[0]
+  return os.path.join('amp_runs', f'{name}-{preset}' if preset else name)
+
+
+def summary(report: dict) -> str:
+  """The closing lines: where things are, return and style distance."""
+  baseline = report.get('baseline')
+  lines = [
+      f'== {report["env"]}: {run_outputs.format_steps(report["steps"])} '
+      f'steps in {run_outputs.format_duration(report["wall_time_seconds"])}',
+      _pair('final return', report['final_return'],
+            baseline and baseline['final_return'], '{:.1f}'),
+      _pair('style distance to reference (lower = closer)',
+            report['style_distance'], baseline and baseline['style_distance'],
+            '{:.3f}'),
+  ]
+  if 'total_wall_time_seconds' in report:
+    lines.append('total wall time: ' + run_outputs.format_duration(
+        report['total_wall_time_seconds']))
+  if report.get('discriminator_warnings'):
+    lines.append(f'discriminator warnings: '
+                 f'{len(report["discriminator_warnings"])} (see report.json)')
+  return '\n'.join(lines)
+
+
+def _pair(label, amp_value, baseline_value, number_format):
+  text = f'{label}: AMP {number_format.format(amp_value)}'
+  if baseline_value is not None:
+    text += f' | PPO only {number_format.format(baseline_value)}'
+  return text
+
+
+def run(config, workdir: str, *, resume: bool, overwrite: bool,
+        baseline: bool, render: bool) -> dict:
+  """The AMP run, then the optional baseline; returns the final report."""
+  started = time.time()
+  experiment.prepare_workdir(workdir, resume, overwrite)
+  print(f'AMP run -> {workdir}')
+  amp_run = experiment.run_experiment(config, workdir, use_amp=True,
+                                      resume=resume, render=render)
+  report = amp_run.report
+  if baseline:
+    baseline_dir = os.path.join(workdir, BASELINE_DIR)
+    print(f'PPO-only baseline -> {baseline_dir}')
+    baseline_run = experiment.run_experiment(
+        config, baseline_dir, use_amp=False, resume=resume, render=render)
+    # Redraw with the baseline's return beside AMP's.
+    run_outputs.plot_curves(amp_run.records,
+                            os.path.join(workdir, run_outputs.CURVES_FILE),
+                            baseline=baseline_run.records)
+    report['baseline'] = {
+        key: baseline_run.report[key]
+        for key in ('final_return', 'final_episode_length', 'style_distance',
+                    'steps', 'wall_time_seconds', 'brax_eval_episode_reward')
+    }
+    report['baseline']['workdir'] = baseline_dir
+  report['total_wall_time_seconds'] = round(time.time() - started, 1)
+  run_outputs.write_json(os.path.join(workdir, run_outputs.REPORT_FILE),
+                         report)
+  return report
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  enable_compilation_cache(_JAX_CACHE_DIR.value)
+  config = _CONFIG.value
+  workdir = _WORKDIR.value or default_workdir(
+      flags.FLAGS['config'].config_filename
+      if hasattr(flags.FLAGS['config'], 'config_filename')
+      else _DEFAULT_CONFIG)
+  baseline = (config.get('compare_to_ppo', False)
+              if _BASELINE.value is None else _BASELINE.value)
+  try:
+    report = run(config, workdir, resume=_RESUME.value,
+                 overwrite=_OVERWRITE.value, baseline=baseline,
+                 render=_RENDER.value)
+  except (experiment.UnavailableEnvironmentError, FileExistsError) as e:
+    logging.error('%s', e)
+    print(f'amp_ppo.main: {e}', file=sys.stderr)
+    return 2
+  print(summary(report))
+  print(f'outputs in {workdir}: report.json, metrics.jsonl, curves.png, '
+        'rollout.html, tensorboard/, checkpoints/')
+  return 0
+
+
+if __name__ == '__main__':
+  app.run(main)

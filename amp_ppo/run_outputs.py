@@ -1,0 +1,231 @@
+"""What a run leaves behind and prints: metrics, progress, warnings, figures.
+
+All host-side; fed by Brax's `progress_fn(step, metrics)`.
+"""
+
+import json
+import math
+import os
+import time
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+from absl import logging
+import numpy as np
+
+METRICS_FILE = 'metrics.jsonl'
+REPORT_FILE = 'report.json'
+CURVES_FILE = 'curves.png'
+TENSORBOARD_DIR = 'tensorboard'
+
+RETURN_KEY = 'eval/episode_reward'
+STYLE_KEY = 'training/amp/style_reward_mean'
+ACCURACY_REFERENCE_KEY = 'training/amp/accuracy_reference'
+ACCURACY_POLICY_KEY = 'training/amp/accuracy_policy'
+SPS_KEY = 'training/sps'
+
+
+def scalar_metrics(metrics: Mapping[str, Any]) -> Dict[str, float]:
+  """Plain floats of every scalar metric (Brax hands over JAX arrays)."""
+  scalars = {}
+  for name, value in metrics.items():
+    array = np.asarray(value)
+    if array.size == 1:
+      scalars[name] = float(array.reshape(()))
+  return scalars
+
+
+class MetricsLog:
+  """Appends every report to metrics.jsonl and to TensorBoard."""
+
+  def __init__(self, workdir: str):
+    self._path = os.path.join(workdir, METRICS_FILE)
+    self._writer = None
+    try:
+      import tensorboardX  # pylint: disable=g-import-not-at-top
+      self._writer = tensorboardX.SummaryWriter(
+          os.path.join(workdir, TENSORBOARD_DIR))
+    except ImportError:
+      logging.warning('tensorboardX is not installed: no TensorBoard events.')
+
+  def write(self, step: int, metrics: Mapping[str, float]) -> None:
+    record = {'step': int(step), 'time': time.time(), **metrics}
+    with open(self._path, 'a') as f:
+      f.write(json.dumps(_json_safe(record)) + '\n')
+    if self._writer is not None:
+      for name, value in metrics.items():
+        self._writer.add_scalar(name, value, global_step=int(step))
+      self._writer.flush()
+
+  def close(self) -> None:
+    if self._writer is not None:
+      self._writer.close()
+
+
+def read_metrics(workdir: str) -> List[Dict[str, float]]:
+  """Every record of a workdir's metrics.jsonl, oldest first."""
+  path = os.path.join(workdir, METRICS_FILE)
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def _json_safe(value):
+  """NaN and inf as strings: strict JSON has no such numbers."""
+  if isinstance(value, dict):
+    return {k: _json_safe(v) for k, v in value.items()}
+  if isinstance(value, float) and not math.isfinite(value):
+    return str(value)
+  return value
+
+
+def format_steps(steps: float) -> str:
+  for divisor, suffix in ((1e9, 'G'), (1e6, 'M'), (1e3, 'k')):
+    if abs(steps) >= divisor:
+      return f'{steps / divisor:.3g}{suffix}'
+  return f'{steps:.0f}'
+
+
+def format_duration(seconds: float) -> str:
+  if not math.isfinite(seconds):
+    return '?'
+  seconds = int(round(seconds))
+  minutes, seconds = divmod(seconds, 60)
+  hours, minutes = divmod(minutes, 60)
+  return f'{hours}h{minutes:02d}m' if hours else f'{minutes}m{seconds:02d}s'
+
+
+class ProgressPrinter:
+  """One line per report: steps, steps/s, ETA, return, style, D accuracy.
+
+  The ETA extrapolates the wall time per step since the first report after
+  training began (which includes the one-off compilation), so it appears
+  from the second such report on.
+  """
+
+  def __init__(self, start_step: int, total_steps: int,
+               clock: Callable[[], float] = time.time):
+    self._start_step = start_step
+    self._total_steps = total_steps
+    self._clock = clock
+    self._started = clock()
+    self._anchor = None  # (step, time) of the first report after training
+
+  def line(self, step: int, metrics: Mapping[str, float]) -> str:
+    now = self._clock()
+    eta = math.inf  # shown as '?' until two reports give a rate
+    if step > self._start_step:
+      if self._anchor is None:
+        self._anchor = (step, now)
+      elif step > self._anchor[0]:
+        seconds_per_step = (now - self._anchor[1]) / (step - self._anchor[0])
+        eta = max(self._total_steps - step, 0) * seconds_per_step
+    fraction = step / max(self._total_steps, 1)
+    parts = [f'[{format_steps(step):>6}/{format_steps(self._total_steps)} '
+             f'{100 * fraction:3.0f}%]',
+             f'{format_steps(metrics.get(SPS_KEY, 0.0)):>6} steps/s',
+             f'elapsed {format_duration(now - self._started)}',
+             f'ETA {format_duration(eta)}']
+    if RETURN_KEY in metrics:
+      parts.append(f'return {metrics[RETURN_KEY]:8.2f}')
+    if STYLE_KEY in metrics:
+      parts.append(f'style {metrics[STYLE_KEY]:.3f}')
+    if ACCURACY_REFERENCE_KEY in metrics:
+      parts.append(f'D acc ref {metrics[ACCURACY_REFERENCE_KEY]:.2f} '
+                   f'pol {metrics[ACCURACY_POLICY_KEY]:.2f}')
+    return '  '.join(parts)
+
+
+class DiscriminatorMonitor:
+  """Warns when the discriminator saturates or carries no signal for long.
+
+  The discriminator's accuracy is the mean of its accuracies on reference
+  and policy samples. Near 1.0 it separates them perfectly and the style
+  reward stops guiding the policy; near 0.5 it tells them apart no better
+  than chance, which early on means the features carry nothing (e.g. all
+  constant). Each condition warns once after `patience` consecutive reports
+  and again only after it has cleared.
+  """
+
+  def __init__(self, saturated_accuracy: float = 0.95,
+               no_signal_margin: float = 0.05, patience: int = 3):
+    self._saturated = saturated_accuracy
+    self._margin = no_signal_margin
+    self._patience = patience
+    self._streaks = {'saturated': 0, 'no_signal': 0}
+    self._warned = {'saturated': False, 'no_signal': False}
+
+  def observe(self, step: int,
+              metrics: Mapping[str, float]) -> Optional[str]:
+    """The warning this report triggers, if any."""
+    if ACCURACY_REFERENCE_KEY not in metrics:
+      return None
+    accuracy = 0.5 * (metrics[ACCURACY_REFERENCE_KEY] +
+                      metrics[ACCURACY_POLICY_KEY])
+    states = {'saturated': accuracy >= self._saturated,
+              'no_signal': abs(accuracy - 0.5) <= self._margin}
+    message = None
+    for condition, active in states.items():
+      self._streaks[condition] = self._streaks[condition] + 1 if active else 0
+      if not active:
+        self._warned[condition] = False
+      elif (self._streaks[condition] >= self._patience and
+            not self._warned[condition]):
+        self._warned[condition] = True
+        message = self._message(condition, step, accuracy)
+    return message
+
+  def _message(self, condition: str, step: int, accuracy: float) -> str:
+    reports = self._streaks[condition]
+    if condition == 'saturated':
+      return (f'step {step}: discriminator saturated (accuracy {accuracy:.3f}'
+              f' for {reports} reports): the style reward may stop guiding '
+              'the policy; consider a larger amp.gradient_penalty_weight, a '
+              'smaller amp.disc_learning_rate or fewer '
+              'amp.disc_num_minibatches.')
+    return (f'step {step}: discriminator has no signal (accuracy '
+            f'{accuracy:.3f} for {reports} reports): check the feature '
+            'report for constant dimensions, or whether the policy already '
+            'matches the reference.')
+
+
+def plot_curves(records: Sequence[Mapping[str, float]], path: str,
+                baseline: Sequence[Mapping[str, float]] = ()) -> None:
+  """curves.png: task return, style reward and D accuracy over steps."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  from matplotlib import pyplot  # pylint: disable=g-import-not-at-top
+
+  figure, axes = pyplot.subplots(1, 3, figsize=(15, 4))
+  _plot(axes[0], records, RETURN_KEY, 'AMP')
+  if baseline:
+    _plot(axes[0], baseline, RETURN_KEY, 'PPO only', linestyle='--')
+  axes[0].set_title('task return (eval)')
+  _plot(axes[1], records, STYLE_KEY, 'style reward')
+  axes[1].set_title('style reward (mean per step)')
+  _plot(axes[2], records, ACCURACY_REFERENCE_KEY, 'on reference')
+  _plot(axes[2], records, ACCURACY_POLICY_KEY, 'on policy')
+  axes[2].axhline(0.5, color='grey', linewidth=0.5)
+  axes[2].set_ylim(-0.02, 1.02)
+  axes[2].set_title('discriminator accuracy')
+  for axis in axes:
+    axis.set_xlabel('environment steps')
+    if axis.get_legend_handles_labels()[0]:
+      axis.legend()
+  figure.tight_layout()
+  figure.savefig(path, dpi=100)
+  pyplot.close(figure)
+
+
+def _plot(axis, records, key, label, **style):
+  points = [(r['step'], r[key]) for r in records
+            if isinstance(r.get(key), (int, float))]
+  if points:
+    steps, values = zip(*points)
+    axis.plot(steps, values, marker='.', label=label, **style)
+
+
+def write_json(path: str, payload: Mapping[str, Any]) -> None:
+  with open(path, 'w') as f:
+    json.dump(_json_safe(dict(payload)), f, indent=2, sort_keys=True)
+    f.write('\n')

@@ -1,0 +1,100 @@
+"""Tests for amp_ppo.run_outputs: progress lines, warnings, files."""
+
+import json
+import os
+
+from amp_ppo import run_outputs
+
+
+def _amp_metrics(accuracy_reference, accuracy_policy, **extra):
+  return {run_outputs.ACCURACY_REFERENCE_KEY: accuracy_reference,
+          run_outputs.ACCURACY_POLICY_KEY: accuracy_policy, **extra}
+
+
+def _warnings(monitor, accuracies):
+  return [monitor.observe(step, _amp_metrics(a, a))
+          for step, a in enumerate(accuracies)]
+
+
+def test_saturation_warns_once_after_patience_reports():
+  monitor = run_outputs.DiscriminatorMonitor(patience=3)
+  warnings = _warnings(monitor, [0.7, 0.99, 0.99, 0.99, 0.99, 0.98])
+  fired = [w for w in warnings if w]
+  assert len(fired) == 1
+  assert warnings[3] is not None and 'saturated' in warnings[3]
+
+
+def test_saturation_warns_again_after_recovering():
+  monitor = run_outputs.DiscriminatorMonitor(patience=2)
+  warnings = _warnings(monitor, [0.99, 0.99, 0.7, 0.99, 0.99])
+  assert [bool(w) for w in warnings] == [False, True, False, False, True]
+
+
+def test_no_signal_warns_when_accuracy_stays_near_one_half():
+  monitor = run_outputs.DiscriminatorMonitor(patience=3)
+  warnings = _warnings(monitor, [0.52, 0.49, 0.51, 0.5])
+  assert warnings[2] is not None and 'no signal' in warnings[2]
+  assert sum(bool(w) for w in warnings) == 1
+
+
+def test_short_excursions_and_healthy_values_stay_quiet():
+  monitor = run_outputs.DiscriminatorMonitor(patience=3)
+  warnings = _warnings(monitor, [0.99, 0.99, 0.75, 0.5, 0.5, 0.8, 0.65])
+  assert not any(warnings)
+
+
+def test_mean_of_both_accuracies_is_what_counts():
+  monitor = run_outputs.DiscriminatorMonitor(patience=1)
+  # Perfect on reference, hopeless on policy: mean 0.5, no signal.
+  assert 'no signal' in monitor.observe(0, _amp_metrics(1.0, 0.0))
+
+
+def test_ppo_only_metrics_are_ignored():
+  monitor = run_outputs.DiscriminatorMonitor(patience=1)
+  assert monitor.observe(0, {run_outputs.RETURN_KEY: 3.0}) is None
+
+
+def test_progress_line_has_steps_rate_eta_return_style_and_accuracy():
+  now = [100.0]
+  printer = run_outputs.ProgressPrinter(0, 1000, clock=lambda: now[0])
+  now[0] = 150.0  # first report: compilation included, no rate yet
+  assert 'ETA ?' in printer.line(100, {})
+  now[0] = 160.0  # then 100 steps per 10 s
+  line = printer.line(200, _amp_metrics(
+      0.9, 0.6, **{run_outputs.SPS_KEY: 5000.0, run_outputs.RETURN_KEY: 12.5,
+                   run_outputs.STYLE_KEY: 1.25}))
+  assert '200/1k' in line and '20%' in line
+  assert '5k steps/s' in line
+  assert 'ETA 1m20s' in line  # 800 steps at 0.1 s each
+  assert 'return    12.50' in line
+  assert 'style 1.250' in line
+  assert 'D acc ref 0.90 pol 0.60' in line
+
+
+def test_metrics_log_writes_jsonl_and_tensorboard(tmp_path):
+  log = run_outputs.MetricsLog(str(tmp_path))
+  log.write(0, {run_outputs.RETURN_KEY: 1.0})
+  log.write(10, {run_outputs.RETURN_KEY: 2.0, 'x': float('nan')})
+  log.close()
+  records = run_outputs.read_metrics(str(tmp_path))
+  assert [r['step'] for r in records] == [0, 10]
+  assert records[1]['x'] == 'nan'  # strict JSON
+  events = os.listdir(tmp_path / run_outputs.TENSORBOARD_DIR)
+  assert any(name.startswith('events.out.tfevents') for name in events)
+
+
+def test_curves_png_is_written(tmp_path):
+  records = [{'step': s, run_outputs.RETURN_KEY: s / 10,
+              **_amp_metrics(0.6, 0.7, **{run_outputs.STYLE_KEY: 1.0})}
+             for s in (0, 10, 20)]
+  path = str(tmp_path / 'curves.png')
+  run_outputs.plot_curves(records, path, baseline=records)
+  with open(path, 'rb') as f:
+    assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+
+def test_write_json_is_strict(tmp_path):
+  path = str(tmp_path / 'r.json')
+  run_outputs.write_json(path, {'a': float('inf'), 'b': 1})
+  with open(path) as f:
+    assert json.load(f) == {'a': 'inf', 'b': 1}
