@@ -1,0 +1,239 @@
+r"""Where AMP's time goes: its jitted pieces, timed alone on training shapes.
+
+For the PPO configuration of throughput.py (same flags), times per PPO
+training step:
+
+- rollout: the environment steps of one training step's rollout (random
+  actions, no policy), through Brax's training wrappers, without and with
+  amp_ppo's feature recorder (AmpFeatureWrapper) beneath them; the
+  difference is the cost of computing AMP features during the rollout;
+- reward: `Amp.style_reward` on the whole rollout's windows;
+- training_step: `Amp.training_step` (reward, normaliser, discriminator SGD
+  steps, replay), pmapped over one device as in training; minus the reward,
+  this is the discriminator update;
+
+for discriminator sizes and discriminator steps per training step given by
+--disc (default: (1024, 512) and (256, 256), each with one step per PPO
+minibatch and with 4 steps). Pieces take turns round by round; figures are
+medians.
+
+  python benchmarks/profile_amp.py
+"""
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+
+import throughput
+
+DEFAULT_DISC = '1024x512/None,1024x512/4,256x256/None,256x256/4'
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+  parser = argparse.ArgumentParser(
+      description=__doc__.split('\n\n')[0],
+      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  throughput.add_training_flags(parser)
+  parser.add_argument('--disc', default=DEFAULT_DISC,
+                      help='comma-separated LAYERS/STEPS discriminator '
+                      'settings: hidden sizes and disc_num_minibatches '
+                      '(None: one per PPO minibatch)')
+  parser.add_argument('--rounds', type=int, default=5,
+                      help='timed calls of each piece, taking turns')
+  return parser.parse_args(argv)
+
+
+class Piece:
+  """A jitted function with fixed arguments, timed call by call."""
+
+  def __init__(self, name: str, fn, args):
+    self.name = name
+    self._fn = fn
+    self._args = args
+    self.times = []
+    self.compile_seconds = float('nan')
+    self.disc_steps = None  # Discriminator steps, for training_step pieces.
+
+  def compile(self, jax) -> None:
+    started = time.perf_counter()
+    self._fn = self._fn.lower(*self._args).compile()
+    self.compile_seconds = time.perf_counter() - started
+    jax.block_until_ready(self._fn(*self._args))  # Warm-up.
+
+  def time_once(self, jax) -> None:
+    started = time.perf_counter()
+    jax.block_until_ready(self._fn(*self._args))
+    self.times.append(time.perf_counter() - started)
+
+  @property
+  def median(self) -> float:
+    return statistics.median(self.times)
+
+
+def build_pieces(args, environment, reference_path, ppo_args):
+  """The pieces to time, and the per-config names needed for the report."""
+  # Imported here: throughput.main-style ordering (JAX after XLA_FLAGS).
+  from brax import envs  # pylint: disable=g-import-not-at-top
+  from brax.training import types  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+
+  from amp_ppo import builder  # pylint: disable=g-import-not-at-top
+  from amp_ppo import config as amp_config  # pylint: disable=g-import-not-at-top
+  from amp_ppo import features  # pylint: disable=g-import-not-at-top
+
+  settings = []
+  for item in args.disc.split(','):
+    layers, _, steps = item.partition('/')
+    settings.append((tuple(int(x) for x in layers.split('x')),
+                     None if steps in ('', 'None') else int(steps)))
+
+  def make_amp(layers, steps):
+    config = amp_config.AmpConfig(disc_hidden_layer_sizes=layers,
+                                  disc_num_minibatches=steps)
+    return builder.build_amp(
+        environment=environment, config=config, reference=reference_path,
+        feature_fn=None, info_feature_key=None,
+        ppo_num_minibatches=args.num_minibatches, seed=ppo_args['seed'],
+        wrap_env=True)
+
+  num_envs = args.num_envs
+  unrolls = args.batch_size * args.num_minibatches // num_envs
+  env_steps = unrolls * args.unroll_length
+  trajectories = args.batch_size * args.num_minibatches
+  pieces = []
+
+  # Rollout of one training step, without and with the feature recorder.
+  amp = make_amp(*settings[0])
+
+  def rollout_fn(env, with_window):
+    wrapped = envs.training.wrap(env, episode_length=ppo_args[
+        'episode_length'], action_repeat=ppo_args['action_repeat'])
+
+    def run(key):
+      state = wrapped.reset(jax.random.split(key, num_envs))
+
+      def step(carry, step_key):
+        action = jax.random.uniform(step_key, (num_envs, env.action_size),
+                                    minval=-1.0, maxval=1.0)
+        next_state = wrapped.step(carry, action)
+        out = (next_state.obs, next_state.reward)
+        if with_window:
+          out += (next_state.info[features.WINDOW_KEY],)
+        return next_state, out
+
+      _, outputs = jax.lax.scan(step, state,
+                                jax.random.split(key, env_steps))
+      return outputs
+
+    return jax.jit(run)
+
+  key = jax.random.PRNGKey(0)
+  pieces.append(Piece('rollout, no AMP', rollout_fn(environment, False),
+                      (key,)))
+  pieces.append(Piece('rollout, AMP feature recorder',
+                      rollout_fn(amp.wrap_env(environment), True), (key,)))
+
+  # Rollout windows [B, T, H, F], sampled from the reference.
+  windows = amp.reference.sample(
+      key, trajectories * args.unroll_length,
+      amp.config.history_length).reshape(
+          (trajectories, args.unroll_length) + amp.window_shape)
+  zeros = jnp.zeros((trajectories, args.unroll_length), jnp.float32)
+  data = types.Transition(
+      observation=zeros[..., None], action=zeros[..., None], reward=zeros,
+      discount=zeros, next_observation=zeros[..., None],
+      extras={'state_extras': {features.WINDOW_KEY: windows},
+              'policy_extras': {}})
+
+  reward_done = set()
+  for layers, steps in settings:
+    amp = make_amp(layers, steps)
+    label = 'x'.join(map(str, layers))
+    state = amp.init_state()
+    if layers not in reward_done:
+      reward_done.add(layers)
+      pieces.append(Piece(f'reward, disc {label}', jax.jit(amp.style_reward),
+                          (state.disc_params, state.normalizer, windows)))
+    add_device_axis = lambda tree: jax.tree_util.tree_map(
+        lambda x: jnp.asarray(x)[None], tree)
+
+    def training_step(amp_state, transitions, amp=amp):
+      _, new_state, metrics = amp.training_step(amp_state, transitions)
+      return new_state, metrics
+
+    piece = Piece(
+        f'training_step, disc {label}, {amp.disc_num_minibatches} D steps',
+        jax.pmap(training_step, axis_name='i'),
+        (add_device_axis(state), add_device_axis(data)))
+    piece.disc_steps = amp.disc_num_minibatches
+    pieces.append(piece)
+  return pieces, env_steps, trajectories
+
+
+def main(argv=None) -> int:
+  args = parse_args(argv)
+  args.epochs = 2  # Only for ppo_arguments; nothing is trained here.
+  if args.devices != 1:
+    raise SystemExit('profile_amp.py times one device; use --devices 1.')
+  import bench_lib  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+
+  machine = bench_lib.machine_description()
+  print('machine: ' + '; '.join(f'{k} {v}' for k, v in machine.items()))
+  with tempfile.TemporaryDirectory(prefix='amp_profile_') as workdir:
+    environment, reference_path, ppo_args = throughput.prepare(args,
+                                                               workdir)
+    config = throughput.describe_config(args)
+    print('config: ' + config.rsplit(';', 1)[0])
+    pieces, env_steps, trajectories = build_pieces(args, environment,
+                                                   reference_path, ppo_args)
+  for piece in pieces:
+    piece.compile(jax)
+    print(f'  compiled {piece.name} in {piece.compile_seconds:.1f} s')
+  for round_index in range(args.rounds):
+    for piece in pieces:
+      piece.time_once(jax)
+    print(f'  round {round_index + 1}/{args.rounds}: ' + ', '.join(
+        f'{p.times[-1]:.2f}' for p in pieces))
+
+  by_name = {p.name: p for p in pieces}
+  rows = [[p.name, f'{p.median:.3f}',
+           f'{min(p.times):.3f}-{max(p.times):.3f}'] for p in pieces]
+  print()
+  print(f'AMP pieces per PPO training step ({config.rsplit(";", 1)[0]}; '
+        f'{env_steps} rollout steps of {args.num_envs} envs, '
+        f'{trajectories * args.unroll_length} windows scored); medians of '
+        f'{args.rounds} rounds, seconds:')
+  print()
+  print(bench_lib.markdown_table(
+      ['piece', 'median s', 'min-max s'], rows))
+
+  feature = (by_name['rollout, AMP feature recorder'].median -
+             by_name['rollout, no AMP'].median)
+  derived = []
+  for p in pieces:
+    if not p.name.startswith('training_step'):
+      continue
+    label = p.name.split(', ')[1]
+    reward = by_name[f'reward, {label}'].median
+    update = p.median - reward
+    derived.append([p.name.split(', ', 1)[1], f'{feature:.3f}',
+                    f'{reward:.3f}', f'{update:.3f}',
+                    f'{update / p.disc_steps:.4f}',
+                    f'{feature + p.median:.3f}'])
+  print()
+  print('AMP cost per training step, derived (s): features = rollout with '
+        'the recorder minus without; D update = training_step minus reward '
+        '(normaliser, D SGD steps, replay):')
+  print()
+  print(bench_lib.markdown_table(
+      ['discriminator', 'features', 'reward', 'D update', 'per D step',
+       'total'], derived))
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,0 +1,259 @@
+r"""Training throughput of amp_ppo with AMP off and on, in one process.
+
+Trains the same environment and PPO configuration once per variant (default:
+AMP off, and AMP on with default settings), taking turns epoch by epoch
+(off, on, off, on, ...; see bench_lib.run_interleaved), and prints env
+steps/s of each, their ratio and each variant's compile time.
+
+  python benchmarks/throughput.py                  # ant, spring, 1024 envs
+  python benchmarks/throughput.py --epochs 3 --variants off,on,\
+on:disc_hidden_layer_sizes=256x256,on:disc_num_minibatches=4
+
+Variants are 'off' or 'on' followed by ':name=value' items: AmpConfig
+fields (without the amp_ prefix; tuples as 256x256) or other amp_ppo.train
+arguments (e.g. off:check_finite=True).
+
+Figures: env steps/s is Brax's own `training/sps` (environment steps of an
+epoch over the wall time of the jitted epoch call, measured in
+training_epoch_with_timing); the steady figure is the median over epochs
+2..N (epoch 1 compiles). Per-round ratios pair epochs that ran back to back;
+the headline ratio is their median (the ratio of the medians is shown too).
+The CPU-time ratio uses the process's CPU seconds (user + system) per epoch
+instead of wall time, which other jobs' load disturbs less. Compile time is
+given three ways: the first epoch's time minus a steady epoch's, the same in
+CPU seconds, and the wall time jax.monitoring reports for tracing, lowering
+and XLA compilation during the first epoch (nested spans merged). 'setup' is
+the time from the train() call to the first epoch (environment, reset and
+AMP set-up, with their own compilations).
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+DEFAULT_VARIANTS = 'off,on'
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+  parser = argparse.ArgumentParser(
+      description=__doc__.split('\n\n')[0],
+      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  add_training_flags(parser)
+  parser.add_argument('--epochs', type=int, default=7,
+                      help='epochs per variant, the compiling first included')
+  parser.add_argument('--variants', default=DEFAULT_VARIANTS,
+                      help='comma-separated variants; the first "off" one is '
+                      'the baseline of the ratios')
+  parser.add_argument('--target', type=float, default=0.90,
+                      help='target ratio of AMP-on to AMP-off env steps/s')
+  return parser.parse_args(argv)
+
+
+def add_training_flags(parser: argparse.ArgumentParser) -> None:
+  """Flags shared with scaling.py."""
+  parser.add_argument('--env', default='ant', help='Brax environment name')
+  parser.add_argument('--backend', default='spring', help='Brax backend')
+  parser.add_argument('--num_envs', type=int, default=1024)
+  parser.add_argument('--batch_size', type=int, default=512,
+                      help='Brax batch_size; 512 with 1024 envs keeps '
+                      "Brax's ant ratio (2048 with 4096 envs): 16 unrolls "
+                      'per environment per training step')
+  parser.add_argument('--num_minibatches', type=int, default=32)
+  parser.add_argument('--unroll_length', type=int, default=5)
+  parser.add_argument('--num_updates_per_batch', type=int, default=4)
+  parser.add_argument('--steps_per_epoch', type=int, default=1,
+                      help='PPO training steps per epoch')
+  parser.add_argument('--devices', type=int, default=1,
+                      help='pmap devices (max_devices_per_host); above 1, '
+                      'CPU devices are forced with XLA_FLAGS')
+  parser.add_argument('--reference_steps', type=int, default=400,
+                      help='control steps of the generated reference motion')
+
+
+def force_host_devices(count: int) -> None:
+  """Makes XLA's CPU backend expose `count` devices; call before jax import."""
+  if 'jax' in sys.modules:
+    raise RuntimeError('set the device count before importing jax')
+  flags = [f for f in os.environ.get('XLA_FLAGS', '').split()
+           if not f.startswith('--xla_force_host_platform_device_count')]
+  flags.append(f'--xla_force_host_platform_device_count={count}')
+  os.environ['XLA_FLAGS'] = ' '.join(flags)
+
+
+def ppo_overrides(args: argparse.Namespace):
+  return dict(unroll_length=args.unroll_length,
+              num_minibatches=args.num_minibatches,
+              num_updates_per_batch=args.num_updates_per_batch)
+
+
+def prepare(args: argparse.Namespace, workdir: str, log=print):
+  """(environment, reference path, PPO arguments) for the flags."""
+  # Imported here: JAX must see XLA_FLAGS first (see force_host_devices).
+  from brax import envs  # pylint: disable=g-import-not-at-top
+  import bench_lib  # pylint: disable=g-import-not-at-top
+
+  environment = envs.get_environment(args.env, backend=args.backend)
+  reference_path = os.path.join(workdir, f'{args.env}_reference.npz')
+  started = time.perf_counter()
+  info = bench_lib.record_reference(environment, reference_path,
+                                    num_steps=args.reference_steps)
+  log(f'reference: {info["frames"]} frames at {info["fps"]:g} fps '
+      f'({info["seconds"]:.1f} s of scripted periodic gait'
+      f'{", cut at a terminal state" if info["ended_early"] else ""}), '
+      f'recorded in {time.perf_counter() - started:.1f} s')
+  ppo_args = bench_lib.ppo_arguments(
+      num_envs=args.num_envs, batch_size=args.batch_size,
+      steps_per_epoch=args.steps_per_epoch, epochs=args.epochs,
+      devices=args.devices, overrides=ppo_overrides(args))
+  return environment, reference_path, ppo_args
+
+
+def describe_config(args, devices: str = '') -> str:
+  import bench_lib  # pylint: disable=g-import-not-at-top
+
+  steps = (args.batch_size * args.unroll_length * args.num_minibatches *
+           bench_lib.ANT_PPO['action_repeat'])
+  devices = devices or f'{args.devices} device(s)'
+  return (
+      f'env {args.env} (backend {args.backend}), {args.num_envs} envs, '
+      f'{devices}; PPO: batch_size {args.batch_size}, '
+      f'unroll_length {args.unroll_length}, num_minibatches '
+      f'{args.num_minibatches}, num_updates_per_batch '
+      f'{args.num_updates_per_batch}, policy {bench_lib.POLICY_HIDDEN}, '
+      f'value {bench_lib.VALUE_HIDDEN}, other settings Brax\'s ant config; '
+      f'{steps} env steps per training step, {args.steps_per_epoch} '
+      f'training step(s) per epoch, {args.epochs} epochs per variant')
+
+
+def result_tables(results, baseline: int) -> str:
+  """Throughput, compile and per-epoch tables, as markdown."""
+  import bench_lib  # pylint: disable=g-import-not-at-top
+
+  base = results[baseline]
+  throughput_rows, compile_rows = [], []
+  for i, r in enumerate(results):
+    sps = [e.sps for e in r.steady]
+    pairs = bench_lib.paired_ratios(results, i, baseline)
+    cpu_pairs = bench_lib.paired_ratios(results, i, baseline, cpu=True)
+    throughput_rows.append([
+        r.variant.spec,
+        f'{r.steady_sps:,.0f}',
+        f'{min(sps):,.0f}-{max(sps):,.0f}',
+        f'{r.steady_sps / base.steady_sps:.3f}',
+        '-' if i == baseline else ', '.join(f'{x:.2f}' for x in pairs),
+        f'{statistics.median(pairs):.3f}',
+        f'{r.steady_cpu_seconds:.1f}',
+        f'{statistics.median(cpu_pairs):.3f}',
+    ])
+    compile_rows.append([
+        r.variant.spec,
+        f'{r.epochs[0].seconds:.1f}',
+        f'{r.steady_seconds:.1f}',
+        f'{r.compile_estimate:.1f}',
+        f'{r.epochs[0].cpu_seconds - r.steady_cpu_seconds:.1f}',
+        f'{r.compile_seconds("first epoch"):.1f}',
+        f'{r.setup_seconds:.1f} ({r.compile_seconds("setup"):.1f})',
+        ', '.join(r.steady_compiles) or 'nothing',
+    ])
+  tables = [
+      f'Throughput (steady epochs 2..N; ratios against "{base.variant.spec}"):',
+      bench_lib.markdown_table(
+          ['variant', 'env steps/s (median)', 'min-max', 'ratio of medians',
+           'per-round ratios', 'ratio, per-round median', 'CPU s per epoch',
+           'CPU-time ratio, per-round median'], throughput_rows),
+      'Compile time (s):',
+      bench_lib.markdown_table(
+          ['variant', 'first epoch', 'steady epoch', 'compile: first - steady',
+           'compile CPU s: first - steady',
+           'compile: jax.monitoring, first epoch',
+           'setup (of which compiling)', 'compiled in epochs 2..N'],
+          compile_rows),
+      'Per epoch, in the order run (env steps/s / CPU s; epoch 1 compiles):',
+      bench_lib.markdown_table(
+          ['epoch'] + [r.variant.spec for r in results],
+          [[k + 1] + [f'{r.epochs[k].sps:,.0f} / {r.epochs[k].cpu_seconds:.1f}'
+                      for r in results] for k in range(len(base.epochs))]),
+  ]
+  return '\n\n'.join(tables)
+
+
+def amp_check_lines(results) -> str:
+  """Final-epoch sanity of each variant: finiteness and AMP replay fill."""
+  import bench_lib  # pylint: disable=g-import-not-at-top
+
+  lines = []
+  for r in results:
+    metrics = r.epochs[-1].metrics
+    finite, bad = bench_lib.finite_metrics(metrics)
+    text = (f'{r.variant.spec}: final metrics '
+            f'{"all finite" if finite else "NON-FINITE: " + ", ".join(bad)}')
+    if r.variant.amp:
+      text += (f'; disc_loss {metrics["training/amp/disc_loss"]:.3f}, '
+               f'style_reward_mean '
+               f'{metrics["training/amp/style_reward_mean"]:.3f}, '
+               f'replay_fill {metrics["training/amp/replay_fill"]:.3f}')
+    lines.append(text)
+  return '\n'.join(lines)
+
+
+def main(argv=None) -> int:
+  args = parse_args(argv)
+  if args.epochs < 2:
+    raise SystemExit('--epochs must be >= 2: epoch 1 compiles.')
+  if args.devices > 1:
+    force_host_devices(args.devices)
+  # Imported after the device count is set.
+  import bench_lib  # pylint: disable=g-import-not-at-top
+
+  machine = bench_lib.machine_description()
+  print('machine: ' + '; '.join(f'{k} {v}' for k, v in machine.items()))
+  variants = [bench_lib.Variant.parse(v) for v in args.variants.split(',')]
+  baseline = next((i for i, v in enumerate(variants) if not v.amp), None)
+  if baseline is None:
+    raise SystemExit('--variants needs an "off" variant as the baseline.')
+  started = time.perf_counter()
+  with tempfile.TemporaryDirectory(prefix='amp_bench_') as workdir:
+    environment, reference_path, ppo_args = prepare(args, workdir)
+    config = describe_config(args)
+    print('config: ' + config)
+    print('training, variants taking turns epoch by epoch:')
+    results = bench_lib.run_interleaved(environment, variants, ppo_args,
+                                        reference_path, args.epochs)
+  total = time.perf_counter() - started
+
+  print()
+  print(amp_check_lines(results))
+  print()
+  print(f'AMP overhead benchmark ({config}); wall time {total / 60:.1f} min')
+  print()
+  print(result_tables(results, baseline))
+  base = results[baseline]
+  for r in results:
+    if r.variant.spec == 'on':
+      index = results.index(r)
+      ratio = statistics.median(
+          bench_lib.paired_ratios(results, index, baseline))
+      cpu_ratio = statistics.median(
+          bench_lib.paired_ratios(results, index, baseline, cpu=True))
+      per_step = (r.steady_seconds - base.steady_seconds) / (
+          args.steps_per_epoch)
+      per_step_cpu = (r.steady_cpu_seconds - base.steady_cpu_seconds) / (
+          args.steps_per_epoch)
+      verdict = 'met' if ratio >= args.target else 'NOT met'
+      print()
+      print(f'AMP on (defaults) / AMP off, env steps/s: {ratio:.3f} '
+            f'(per-round median; ratio of medians '
+            f'{r.steady_sps / base.steady_sps:.3f}; per CPU second '
+            f'{cpu_ratio:.3f}). Target >= {args.target:.2f}: {verdict}. AMP '
+            f'adds {per_step:.1f} s ({per_step_cpu:.1f} CPU s) per training '
+            f'step to {base.steady_seconds / args.steps_per_epoch:.1f} s '
+            f'({base.steady_cpu_seconds / args.steps_per_epoch:.1f} CPU s) '
+            'without AMP.')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
