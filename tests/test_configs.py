@@ -43,6 +43,13 @@ def test_gpu_presets_keep_gpu_sizes():
     assert config.ppo.num_envs >= 1024
     assert config.ppo.num_timesteps >= 10_000_000
     assert config.env.backend != 'spring'
+    assert config.amp.disc_hidden_layer_sizes == (1024, 512)
+
+
+@pytest.mark.parametrize('config_module', [ant, humanoid, playground])
+def test_unknown_preset_is_named(config_module):
+  with pytest.raises(ValueError, match="unknown preset 'fast'"):
+    config_module.get_config('fast')
 
 
 @pytest.mark.skipif(importlib.util.find_spec('mujoco_playground') is not None,

@@ -32,16 +32,6 @@ def get_config(preset: str = '') -> ml_collections.ConfigDict:
       unroll_length=20, num_minibatches=32, num_updates_per_batch=4,
       discounting=0.97, learning_rate=3e-4, entropy_cost=1e-2,
       num_envs=8192, batch_size=256, max_grad_norm=1.0, seed=1))
-  config.amp = common.amp_section(replay_size=200_000)
-  return _apply_preset(config, preset)
+  config.amp = common.gpu_amp_section()
+  return common.apply_gpu_preset(config, preset, 'playground')
 
-
-def _apply_preset(config, preset):
-  if preset in ('', 'gpu'):
-    return config
-  if preset == 'smoke':
-    common.smoke_ppo(config.ppo)
-    common.smoke_network(config)
-    return config
-  raise ValueError(f"unknown preset {preset!r} of the playground config; use "
-                   "'' or 'smoke'.")
