@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from amp_ppo import demos
 from amp_ppo import reference
 
 ENV_NAME = 'inverted_pendulum'
@@ -142,11 +143,7 @@ def record_reference(style: SwayStyle = SwayStyle(), num_clips: int = 4,
 
 def define_flags() -> None:
   """Command-line flags; only when run as a program, so importing is free."""
-  flags.DEFINE_string('out', BUNDLED_REFERENCE,
-                      'Where to write the reference npz.')
-  flags.DEFINE_integer('num_clips', 4, 'Clips to record.')
-  flags.DEFINE_float('clip_seconds', 10.0, 'Seconds per clip.')
-  flags.DEFINE_integer('seed', 0, 'Seed of the reset noise.')
+  demos.define_recording_flags(BUNDLED_REFERENCE)
 
 
 def main(argv):
