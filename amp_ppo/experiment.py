@@ -28,10 +28,12 @@ from brax import envs
 from brax.training.acme import running_statistics
 from brax.training.agents.ppo import checkpoint as ppo_checkpoint
 from brax.training.agents.ppo import networks as ppo_networks
+import jax.numpy as jnp
 import ml_collections
 
 from amp_ppo import evaluation
 from amp_ppo import features
+from amp_ppo import losses
 from amp_ppo import reference as reference_lib
 from amp_ppo import resume as resume_lib
 from amp_ppo import run_outputs
@@ -247,6 +249,12 @@ def _train_kwargs(config: ml_collections.ConfigDict, workdir: str,
   return kwargs
 
 
+def _flat_style_reward(amp: ml_collections.ConfigDict) -> float:
+  """A tenth of the style reward a logit of 0 earns: below it, flat."""
+  at_zero = float(losses.reward_fn(amp.loss)(jnp.zeros(())))
+  return 0.1 * amp.style_reward_scale * at_zero
+
+
 def _plain(value):
   return tuple(value) if isinstance(value, list) else value
 
@@ -288,7 +296,9 @@ def _train(config, workdir, env, env_kwargs, use_amp, references, start,
   shutil.rmtree(_staging_dir(workdir), ignore_errors=True)  # torn saves
   log = run_outputs.MetricsLog(workdir)
   warnings = []
-  monitor = run_outputs.DiscriminatorMonitor(**config.monitor.to_dict())
+  monitor = run_outputs.DiscriminatorMonitor(
+      flat_style_reward=_flat_style_reward(config.amp),
+      **config.monitor.to_dict())
   kwargs = _train_kwargs(config, workdir, env, env_kwargs, use_amp,
                          references, start)
   kwargs['progress_fn'] = _progress_fn(workdir, start, total_steps, log,

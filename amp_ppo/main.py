@@ -13,9 +13,11 @@ and report.json (final return and style distance to the reference). With
 goes to <workdir>/baseline and both style distances are printed.
 """
 
+import logging as std_logging
 import os
 import sys
 import time
+import warnings
 
 from absl import app
 from absl import flags
@@ -26,6 +28,7 @@ from ml_collections import config_flags
 from amp_ppo import experiment
 from amp_ppo import run_outputs
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                'configs', 'default.py')
 BASELINE_DIR = 'baseline'
@@ -44,10 +47,11 @@ _BASELINE = flags.DEFINE_bool(
     'baseline', None, 'Also train PPO alone with the same config and compare '
     'style distances; default: config.compare_to_ppo.')
 _RENDER = flags.DEFINE_bool('render', True, 'Write rollout.html.')
+DEFAULT_JAX_CACHE_DIR = (
+    os.environ.get('JAX_COMPILATION_CACHE_DIR') or
+    os.path.join(os.path.expanduser('~'), '.cache', 'amp_ppo', 'jax'))
 _JAX_CACHE_DIR = flags.DEFINE_string(
-    'jax_cache_dir',
-    os.environ.get('JAX_COMPILATION_CACHE_DIR') or os.path.join(
-        os.path.expanduser('~'), '.cache', 'amp_ppo', 'jax'),
+    'jax_cache_dir', DEFAULT_JAX_CACHE_DIR,
     'Persistent XLA compilation cache, so a repeated run (and a baseline '
     'sharing programs with its AMP run) skips compiling; "" turns it off.')
 
@@ -124,9 +128,33 @@ def run(config, workdir: str, *, resume: bool, overwrite: bool,
   return report
 
 
+class _AmpPpoInfoOnly(std_logging.Filter):
+  """Passes warnings and errors, and amp_ppo's own info lines.
+
+  Under absl's default verbosity every library logs at INFO: Brax's trainer
+  prints its whole metrics dict each evaluation and orbax a dozen lines per
+  checkpoint, which would bury the progress lines.
+  """
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    directory = os.path.dirname(os.path.abspath(record.pathname))
+    return (record.levelno >= std_logging.WARNING or
+            directory == _PACKAGE_DIR or
+            directory.startswith(_PACKAGE_DIR + os.sep))
+
+
+def quiet_library_logs() -> None:
+  """Applies _AmpPpoInfoOnly unless --verbosity was given explicitly."""
+  if not flags.FLAGS['verbosity'].present:
+    logging.get_absl_handler().addFilter(_AmpPpoInfoOnly())
+  # Brax warns on every system load that its pipelines are unmaintained.
+  warnings.filterwarnings('ignore', message='Brax System, piplines')
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  quiet_library_logs()
   enable_compilation_cache(_JAX_CACHE_DIR.value)
   config = _CONFIG.value
   workdir = _WORKDIR.value or default_workdir(

@@ -140,18 +140,23 @@ class DiscriminatorMonitor:
   """Warns when the discriminator saturates or carries no signal for long.
 
   The discriminator's accuracy is the mean of its accuracies on reference
-  and policy samples. Near 1.0 it separates them perfectly and the style
-  reward stops guiding the policy; near 0.5 it tells them apart no better
-  than chance, which early on means the features carry nothing (e.g. all
-  constant). Each condition warns once after `patience` consecutive reports
-  and again only after it has cleared.
+  and policy samples. Near 1.0 it separates them perfectly; that only harms
+  once the style reward has gone flat (LSGAN's reward is 0, and constant,
+  for logits at or below -1; BCE's tends to 0 with vanishing slope), so
+  with `flat_style_reward` given, saturation also needs the mean style
+  reward at or below it. Near 0.5 the discriminator tells policy and
+  reference apart no better than chance, which early on means the features
+  carry nothing (e.g. all constant). Each condition warns once after
+  `patience` consecutive reports and again only after it has cleared.
   """
 
   def __init__(self, saturated_accuracy: float = 0.95,
-               no_signal_margin: float = 0.05, patience: int = 3):
+               no_signal_margin: float = 0.05, patience: int = 3,
+               flat_style_reward: Optional[float] = None):
     self._saturated = saturated_accuracy
     self._margin = no_signal_margin
     self._patience = patience
+    self._flat_style_reward = flat_style_reward
     self._streaks = {'saturated': 0, 'no_signal': 0}
     self._warned = {'saturated': False, 'no_signal': False}
 
@@ -162,7 +167,11 @@ class DiscriminatorMonitor:
       return None
     accuracy = 0.5 * (metrics[ACCURACY_REFERENCE_KEY] +
                       metrics[ACCURACY_POLICY_KEY])
-    states = {'saturated': accuracy >= self._saturated,
+    saturated = accuracy >= self._saturated
+    if self._flat_style_reward is not None and STYLE_KEY in metrics:
+      saturated = saturated and (
+          metrics[STYLE_KEY] <= self._flat_style_reward)
+    states = {'saturated': saturated,
               'no_signal': abs(accuracy - 0.5) <= self._margin}
     message = None
     for condition, active in states.items():
@@ -179,8 +188,8 @@ class DiscriminatorMonitor:
     reports = self._streaks[condition]
     if condition == 'saturated':
       return (f'step {step}: discriminator saturated (accuracy {accuracy:.3f}'
-              f' for {reports} reports): the style reward may stop guiding '
-              'the policy; consider a larger amp.gradient_penalty_weight, a '
+              f' for {reports} reports): the style reward is flat and may '
+              'stop guiding the policy; consider a larger amp.gradient_penalty_weight, a '
               'smaller amp.disc_learning_rate or fewer '
               'amp.disc_num_minibatches.')
     return (f'step {step}: discriminator has no signal (accuracy '

@@ -171,3 +171,17 @@ def test_resume_continues_steps_and_amp_state(smoke_run):
   # The replay buffer kept filling: the discriminator's state was restored.
   assert after[0][_REPLAY_FILL] > before[-1][_REPLAY_FILL]
   assert os.path.exists(os.path.join(step_dir, 'amp_state.msgpack'))
+
+
+def test_library_info_lines_are_filtered_but_amp_ppo_and_warnings_pass():
+  import logging  # pylint: disable=g-import-not-at-top
+  from amp_ppo import builder  # pylint: disable=g-import-not-at-top
+  from brax_ppo_vendored import train as vendored  # pylint: disable=g-import-not-at-top
+  keep = main._AmpPpoInfoOnly().filter
+
+  def record(level, path):
+    return logging.LogRecord('absl', level, path, 1, 'message', (), None)
+
+  assert keep(record(logging.INFO, builder.__file__))
+  assert not keep(record(logging.INFO, vendored.__file__))  # metrics dicts
+  assert keep(record(logging.WARNING, vendored.__file__))

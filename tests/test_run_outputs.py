@@ -30,6 +30,17 @@ def test_saturation_warns_again_after_recovering():
   assert [bool(w) for w in warnings] == [False, True, False, False, True]
 
 
+def test_saturation_needs_a_flat_style_reward_when_told_its_level():
+  monitor = run_outputs.DiscriminatorMonitor(patience=2,
+                                             flat_style_reward=0.15)
+  report = lambda style: _amp_metrics(0.99, 0.99,
+                                      **{run_outputs.STYLE_KEY: style})
+  # Separating perfectly while the reward still varies: a working AMP run.
+  assert not any(monitor.observe(s, report(1.2)) for s in range(4))
+  assert [bool(monitor.observe(s, report(0.1))) for s in range(4, 7)] == [
+      False, True, False]
+
+
 def test_no_signal_warns_when_accuracy_stays_near_one_half():
   monitor = run_outputs.DiscriminatorMonitor(patience=3)
   warnings = _warnings(monitor, [0.52, 0.49, 0.51, 0.5])
@@ -98,3 +109,15 @@ def test_write_json_is_strict(tmp_path):
   run_outputs.write_json(path, {'a': float('inf'), 'b': 1})
   with open(path) as f:
     assert json.load(f) == {'a': 'inf', 'b': 1}
+
+
+def test_flat_style_reward_is_a_tenth_of_the_reward_at_logit_zero():
+  import math  # pylint: disable=g-import-not-at-top
+  from amp_ppo import experiment  # pylint: disable=g-import-not-at-top
+  from amp_ppo.configs import common  # pylint: disable=g-import-not-at-top
+  # LSGAN pays 1 - (0 - 1)^2 / 4 = 0.75 at 0, BCE -log(1 - 1/2) = log 2.
+  assert math.isclose(experiment._flat_style_reward(
+      common.amp_section(style_reward_scale=2.0)), 0.15, rel_tol=1e-6)
+  assert math.isclose(experiment._flat_style_reward(
+      common.amp_section(loss='bce', style_reward_scale=1.0)),
+                      0.1 * math.log(2), rel_tol=1e-6)

@@ -24,7 +24,9 @@ def get_config(preset: str = '') -> ml_collections.ConfigDict:
   config.network.policy_hidden_layer_sizes = (32, 32)
   config.network.value_hidden_layer_sizes = (64, 64)
   config.ppo = ml_collections.ConfigDict(dict(
-      num_timesteps=2_000_000,
+      # 3M rather than 2M: at 2M the sway is often still unsteady enough
+      # to drop the pole now and then.
+      num_timesteps=3_000_000,
       num_evals=11,
       episode_length=250,  # 10 s: two and a half sway cycles
       num_envs=128,
@@ -42,6 +44,16 @@ def get_config(preset: str = '') -> ml_collections.ConfigDict:
       seed=0))
   config.amp = common.amp_section(
       disc_hidden_layer_sizes=(64, 64),
+      # The paper's penalty of 10 is for features of 100+ dimensions; on
+      # these 10 it keeps the discriminator so smooth that its reward
+      # barely tells a jittery sway from a smooth one. Measured style
+      # distances at 2M steps (0.71 for PPO alone): 1.15 with 10, 0.92
+      # with 1, 0.34 with 0.1.
+      gradient_penalty_weight=0.1,
+      # One step per PPO minibatch update (4 x 4) at a faster rate: the run
+      # is only ~250 training steps long.
+      disc_num_minibatches=16,
+      disc_learning_rate=1e-3,
       disc_minibatch_size=256,
       replay_size=16_384,
       # Half the episodes start mid-sway, so the policy sees those states
