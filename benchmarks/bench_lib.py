@@ -31,7 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-# Compilation events of jax.monitoring, summed per variant.
+# Compilation events of jax.monitoring; their spans are merged per variant
+# and phase.
 _COMPILE_EVENTS = (
     '/jax/core/compile/jaxpr_trace_duration',
     '/jax/core/compile/jaxpr_to_mlir_module_duration',
@@ -98,11 +99,11 @@ def record_reference(env, path: str, num_steps: int = 400,
   # other helpers may not need.
   from amp_ppo import reference  # pylint: disable=g-import-not-at-top
 
-  sys = env.sys
-  q_id = np.asarray(sys.actuator.q_id)
-  qd_id = np.asarray(sys.actuator.qd_id)
-  low = np.asarray(sys.dof.limit[0])[qd_id]
-  high = np.asarray(sys.dof.limit[1])[qd_id]
+  system = env.sys
+  q_id = np.asarray(system.actuator.q_id)
+  qd_id = np.asarray(system.actuator.qd_id)
+  low = np.asarray(system.dof.limit[0])[qd_id]
+  high = np.asarray(system.dof.limit[1])[qd_id]
   unlimited = ~(np.isfinite(low) & np.isfinite(high))
   low = np.where(unlimited, -0.5, low)
   high = np.where(unlimited, 0.5, high)
@@ -111,7 +112,7 @@ def record_reference(env, path: str, num_steps: int = 400,
   index = np.arange(len(q_id))
   phases = np.pi * ((index // 2) % 2) + np.pi / 2 * (index % 2)
   action_low, action_high = (np.asarray(r) for r in
-                             np.asarray(sys.actuator.ctrl_range).T)
+                             np.asarray(system.actuator.ctrl_range).T)
 
   def control_step(state, t):
     q, qd = state.pipeline_state.q, state.pipeline_state.qd
@@ -203,12 +204,6 @@ def parse_setting(text: str) -> Any:
     return int(text)
   except ValueError:
     return float(text)
-
-
-def describe_setting(value: Any) -> str:
-  if isinstance(value, tuple):
-    return 'x'.join(str(v) for v in value)
-  return str(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -515,6 +510,16 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]
            for row in cells]
   lines.insert(1, '|' + '|'.join('-' * (w + 2) for w in widths) + '|')
   return '\n'.join(lines)
+
+
+def prepare_experiments() -> Dict[str, str]:
+  """Shares amp_ppo.main's compilation cache; returns machine_description().
+
+  For the scripts that run whole experiments (style.py, imitation.py).
+  """
+  from amp_ppo import main as amp_main  # pylint: disable=g-import-not-at-top
+  amp_main.enable_compilation_cache(amp_main.DEFAULT_JAX_CACHE_DIR)
+  return machine_description()
 
 
 def machine_description() -> Dict[str, str]:

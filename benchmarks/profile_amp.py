@@ -15,12 +15,14 @@ training step:
 for discriminator sizes and discriminator steps per training step given by
 --disc (default: (1024, 512) and (256, 256), each with one step per PPO
 minibatch and with 4 steps). Pieces take turns round by round; figures are
-medians.
+medians, in wall-clock seconds and in this process's CPU seconds (the
+latter compare with the CPU seconds per epoch that throughput.py prints).
 
   python benchmarks/profile_amp.py
 """
 
 import argparse
+import resource
 import statistics
 import sys
 import tempfile
@@ -45,16 +47,28 @@ def parse_args(argv=None) -> argparse.Namespace:
   return parser.parse_args(argv)
 
 
-class Piece:
-  """A jitted function with fixed arguments, timed call by call."""
+def _cpu_seconds() -> float:
+  usage = resource.getrusage(resource.RUSAGE_SELF)
+  return usage.ru_utime + usage.ru_stime
 
-  def __init__(self, name: str, fn, args):
+
+class Piece:
+  """A jitted function with fixed arguments, timed call by call.
+
+  Each call is timed in wall-clock seconds and in this process's CPU
+  seconds (user + system), which other jobs' load disturbs less.
+  """
+
+  def __init__(self, name: str, fn, args, disc: str = '',
+               disc_steps: int = 0):
     self.name = name
+    self.disc = disc              # discriminator layers, e.g. '1024x512'
+    self.disc_steps = disc_steps  # D steps of a training_step piece
     self._fn = fn
     self._args = args
     self.times = []
+    self.cpu_times = []
     self.compile_seconds = float('nan')
-    self.disc_steps = None  # Discriminator steps, for training_step pieces.
 
   def compile(self, jax) -> None:
     started = time.perf_counter()
@@ -63,13 +77,13 @@ class Piece:
     jax.block_until_ready(self._fn(*self._args))  # Warm-up.
 
   def time_once(self, jax) -> None:
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), _cpu_seconds()
     jax.block_until_ready(self._fn(*self._args))
     self.times.append(time.perf_counter() - started)
+    self.cpu_times.append(_cpu_seconds() - started_cpu)
 
-  @property
-  def median(self) -> float:
-    return statistics.median(self.times)
+  def median(self, cpu: bool = False) -> float:
+    return statistics.median(self.cpu_times if cpu else self.times)
 
 
 def build_pieces(args, environment, reference_path, ppo_args):
@@ -156,7 +170,8 @@ def build_pieces(args, environment, reference_path, ppo_args):
     if layers not in reward_done:
       reward_done.add(layers)
       pieces.append(Piece(f'reward, disc {label}', jax.jit(amp.style_reward),
-                          (state.disc_params, state.normalizer, windows)))
+                          (state.disc_params, state.normalizer, windows),
+                          disc=label))
     add_device_axis = lambda tree: jax.tree_util.tree_map(
         lambda x: jnp.asarray(x)[None], tree)
 
@@ -164,13 +179,41 @@ def build_pieces(args, environment, reference_path, ppo_args):
       _, new_state, metrics = amp.training_step(amp_state, transitions)
       return new_state, metrics
 
-    piece = Piece(
+    pieces.append(Piece(
         f'training_step, disc {label}, {amp.disc_num_minibatches} D steps',
         jax.pmap(training_step, axis_name='i'),
-        (add_device_axis(state), add_device_axis(data)))
-    piece.disc_steps = amp.disc_num_minibatches
-    pieces.append(piece)
+        (add_device_axis(state), add_device_axis(data)), disc=label,
+        disc_steps=amp.disc_num_minibatches))
   return pieces, env_steps, trajectories
+
+
+def derived_rows(pieces):
+  """Per training_step piece: its cost split into features, reward, update."""
+  by_name = {p.name: p for p in pieces}
+  training_steps = [p for p in pieces if p.disc_steps]
+
+  def cost(cpu):
+    feature = (by_name['rollout, AMP feature recorder'].median(cpu) -
+               by_name['rollout, no AMP'].median(cpu))
+    split = {}
+    for p in training_steps:
+      reward = by_name[f'reward, disc {p.disc}'].median(cpu)
+      others = [q for q in training_steps
+                if q.disc == p.disc and q.disc_steps != p.disc_steps]
+      per_step = fixed = float('nan')
+      if others:
+        q = others[0]
+        per_step = (p.median(cpu) - q.median(cpu)) / (
+            p.disc_steps - q.disc_steps)
+        fixed = p.median(cpu) - reward - p.disc_steps * per_step
+      split[p.name] = (feature, reward, p.median(cpu) - reward, per_step,
+                       fixed, feature + p.median(cpu))
+    return split
+
+  wall, cpu = cost(False), cost(True)
+  return [[p.name.split(', ', 1)[1]] +
+          [f'{w:.3f} / {c:.3f}' for w, c in zip(wall[p.name], cpu[p.name])]
+          for p in training_steps]
 
 
 def main(argv=None) -> int:
@@ -196,42 +239,29 @@ def main(argv=None) -> int:
   for round_index in range(args.rounds):
     for piece in pieces:
       piece.time_once(jax)
-    print(f'  round {round_index + 1}/{args.rounds}: ' + ', '.join(
+    print(f'  round {round_index + 1}/{args.rounds} (s): ' + ', '.join(
         f'{p.times[-1]:.2f}' for p in pieces))
 
-  by_name = {p.name: p for p in pieces}
-  rows = [[p.name, f'{p.median:.3f}',
-           f'{min(p.times):.3f}-{max(p.times):.3f}'] for p in pieces]
   print()
   print(f'AMP pieces per PPO training step ({config.rsplit(";", 1)[0]}; '
         f'{env_steps} rollout steps of {args.num_envs} envs, '
         f'{trajectories * args.unroll_length} windows scored); medians of '
-        f'{args.rounds} rounds, seconds:')
+        f'{args.rounds} rounds:')
   print()
   print(bench_lib.markdown_table(
-      ['piece', 'median s', 'min-max s'], rows))
-
-  feature = (by_name['rollout, AMP feature recorder'].median -
-             by_name['rollout, no AMP'].median)
-  derived = []
-  for p in pieces:
-    if not p.name.startswith('training_step'):
-      continue
-    label = p.name.split(', ')[1]
-    reward = by_name[f'reward, {label}'].median
-    update = p.median - reward
-    derived.append([p.name.split(', ', 1)[1], f'{feature:.3f}',
-                    f'{reward:.3f}', f'{update:.3f}',
-                    f'{update / p.disc_steps:.4f}',
-                    f'{feature + p.median:.3f}'])
+      ['piece', 'median s', 'min-max s', 'median CPU s'],
+      [[p.name, f'{p.median():.3f}', f'{min(p.times):.3f}-{max(p.times):.3f}',
+        f'{p.median(cpu=True):.3f}'] for p in pieces]))
   print()
-  print('AMP cost per training step, derived (s): features = rollout with '
-        'the recorder minus without; D update = training_step minus reward '
-        '(normaliser, D SGD steps, replay):')
+  print('AMP cost per training step, derived (wall s / CPU s): features = '
+        'rollout with the recorder minus without; D update = training_step '
+        'minus reward (normaliser, D SGD steps, replay); per D step = '
+        'difference of two step counts of one discriminator, per step; '
+        'fixed = D update minus its steps at that rate:')
   print()
   print(bench_lib.markdown_table(
       ['discriminator', 'features', 'reward', 'D update', 'per D step',
-       'total'], derived))
+       'fixed', 'total'], derived_rows(pieces)))
   return 0
 
 

@@ -11,9 +11,10 @@ AMP replay holds exactly the windows inserted (every device inserts the
 windows of all devices: disc_num_minibatches * disc_minibatch_size / 2 * N
 per training step, up to the capacity).
 
-On a CPU, forced devices are slices of the same cores: they add no compute,
-so steps/s cannot grow with N here; the figures show what splitting costs,
-not what more devices would gain.
+On a CPU, forced devices are slices of the same cores: they add no compute.
+Steps/s may still grow with N when one device leaves cores idle, up to the
+number of cores; the figures show what splitting costs and how busy the
+cores are, not what more devices would gain.
 
   python benchmarks/scaling.py                 # 1, 2, 4 devices
   python benchmarks/scaling.py --device_counts 1,2 --epochs 3
@@ -84,6 +85,10 @@ def child(args: argparse.Namespace) -> int:
       'cpu_ratios': bench_lib.paired_ratios(results, 1, 0, cpu=True),
       'off_cpu': off.steady_cpu_seconds,
       'on_cpu': on.steady_cpu_seconds,
+      'off_cores': statistics.median(e.cpu_seconds / e.seconds
+                                     for e in off.steady),
+      'on_cores': statistics.median(e.cpu_seconds / e.seconds
+                                    for e in on.steady),
       'off_compile': off.compile_seconds('first epoch'),
       'on_compile': on.compile_seconds('first epoch'),
       'off_finite': bench_lib.finite_metrics(off.epochs[-1].metrics)[0],
@@ -167,7 +172,7 @@ def main(argv=None) -> int:
     if r.get('failed'):
       all_ok = False
       rows.append([r['devices'], 'FAILED (exit code '
-                   f'{r["returncode"]})'] + [''] * 10)
+                   f'{r["returncode"]})'] + [''] * 11)
       continue
     correct = (r['off_finite'] and r['on_finite'] and r['amp_state_finite']
                and r['replay_count'] == r['replay_expected'] and
@@ -182,6 +187,7 @@ def main(argv=None) -> int:
         f'{r["on_sps"] / r["off_sps"]:.3f}',
         ', '.join(f'{x:.3f}' for x in r['round_ratios']),
         f'{r["off_cpu"]:.1f} / {r["on_cpu"]:.1f}',
+        f'{r["off_cores"]:.2f} / {r["on_cores"]:.2f}',
         f'{statistics.median(r["cpu_ratios"]):.3f}',
         f'{r["off_sps"] / base["off_sps"]:.2f} / '
         f'{r["on_sps"] / base["on_sps"]:.2f}' if base else '-',
@@ -201,18 +207,20 @@ def main(argv=None) -> int:
   print(bench_lib.markdown_table(
       ['devices', 'off env steps/s', 'on env steps/s', 'on/off',
        'per-round on/off', 'CPU s per epoch (off / on)',
+       'cores busy (off / on)',
        'on/off per CPU s (per-round median)', 'vs 1 device (off / on)',
        'compile s (off / on)', 'finite (off / on)',
        'AMP replay count / capacity', 'run'], rows))
   print()
-  print(f'Note: this machine has {os.cpu_count()} CPU cores. Forced XLA host '
-        'devices share those cores, so more devices add no compute: steps/s '
-        'cannot scale with N here, and the table shows the cost of '
-        'splitting the work (and that results stay correct), not the gain '
-        'of real devices. AMP\'s discriminator update is per device '
-        '(disc_num_minibatches steps of disc_minibatch_size reference + '
-        'policy windows on every device, gradients averaged), so its total '
-        'work grows with N while PPO\'s is split.')
+  print(f'Note: this machine has {os.cpu_count()} CPU cores, and forced XLA '
+        'host devices are slices of them: more devices add no compute. A '
+        'speed-up with N here only means the cores are kept busier ("cores '
+        'busy" = CPU s / wall s per epoch; one CPU device does not use all '
+        'cores all the time); it ends when all cores are busy and says '
+        'nothing about real devices. AMP\'s discriminator update is per '
+        'device (disc_num_minibatches steps of disc_minibatch_size reference '
+        '+ policy windows on every device, gradients averaged), so its total '
+        'work grows with N while PPO\'s is split: compare the CPU seconds.')
   print(f'All runs correct: {"yes" if all_ok else "NO"}')
   return 0 if all_ok else 1
 
