@@ -106,7 +106,7 @@ def policy_from_checkpoint(config: ml_collections.ConfigDict, env: envs.Env,
   `checkpoint.load_policy`, whose network config loader fails on the
   default (None) kernel initialisers.
   """
-  params = ppo_checkpoint.load(step_dir)
+  params = ppo_checkpoint.load(os.path.abspath(step_dir))  # Orbax: absolute
   normalize = (running_statistics.normalize
                if config.ppo.get('normalize_observations', False)
                else lambda x, y: x)
@@ -362,6 +362,7 @@ def run_experiment(config: ml_collections.ConfigDict, workdir: str, *,
                    printer: Callable[[str], None] = print) -> RunResult:
   """Trains (or resumes), evaluates and writes every output of one run."""
   started = time.time()
+  workdir = os.path.abspath(workdir)  # Orbax takes absolute paths only.
   os.makedirs(workdir, exist_ok=True)
   start = _start(workdir, resume, config.ppo.num_timesteps, printer)
   with open(os.path.join(workdir, CONFIG_FILE), 'w') as f:

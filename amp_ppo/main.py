@@ -102,6 +102,8 @@ def run(config, workdir: str, *, resume: bool, overwrite: bool,
         baseline: bool, render: bool) -> dict:
   """The AMP run, then the optional baseline; returns the final report."""
   started = time.time()
+  # Orbax refuses relative checkpoint paths, and the default is relative.
+  workdir = os.path.abspath(workdir)
   experiment.prepare_workdir(workdir, resume, overwrite)
   print(f'AMP run -> {workdir}')
   amp_run = experiment.run_experiment(config, workdir, use_amp=True,

@@ -41,10 +41,16 @@ def _parse_config(monkeypatch, *overrides):
 
 @pytest.fixture(scope='module')
 def smoke_run(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp('run') / 'demo')
-  report = main.run(default.get_config('smoke'), workdir, resume=False,
-                    overwrite=False, baseline=False, render=True)
-  return workdir, report
+  root = tmp_path_factory.mktemp('run')
+  previous = os.getcwd()
+  os.chdir(root)
+  try:
+    # A relative workdir, like the default amp_runs/<config>.
+    report = main.run(default.get_config('smoke'), 'demo', resume=False,
+                      overwrite=False, baseline=False, render=True)
+  finally:
+    os.chdir(previous)
+  return str(root / 'demo'), report
 
 
 def test_command_line_overrides_reach_the_trainer(monkeypatch):
