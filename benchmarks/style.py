@@ -10,7 +10,7 @@ then their mean, standard deviation (over seeds) and range.
   python benchmarks/style.py --systems demo --seeds 0,1,2,3,4
 
 Systems: 'demo' is the default demo (amp_ppo/configs/default.py, cart-pole
-sway); 'ant' is amp_ppo/configs/ant.py:cpu (Brax ant, spring backend, 1M
+sway); 'ant' is amp_ppo/configs/ant.py:cpu (Brax ant, spring backend, 3M
 steps, the bundled scripted trot as reference). The seed sets PPO's seed and
 the evaluation's. Runs go to --workdir (a temporary directory by default).
 """
