@@ -8,7 +8,9 @@ amp_ppo/demos/ant_gait.py); give your own motion with
 Presets:
   cpu    the 'spring' backend, 256 envs, 20 s episodes and 3M steps (about
          7 minutes with AMP on 2 cores): what benchmarks/style.py and
-         benchmarks/imitation.py train on a CPU.
+         benchmarks/imitation.py train on a CPU. With the default task and
+         style weights (0.5 / 0.5) the forward reward dominates within 3M
+         steps; task weight 0 imitates the trot (benchmarks/RESULTS.md).
   smoke  one tiny iteration on a CPU, for tests.
 """
 
