@@ -6,9 +6,7 @@ from brax import envs
 from brax.training.agents.ppo import networks as ppo_networks
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from amp_ppo import reference
 from tests import toy_envs
 
 # batch_size x unroll_length x num_minibatches
@@ -19,14 +17,6 @@ CHECKPOINT_STEPS = tuple(ENV_STEPS_PER_TRAINING_STEP * (i + 1)
                          for i in range(ITERATIONS))
 # Environment steps each of the 8 environments takes per iteration.
 STEPS_PER_ENV_PER_ITERATION = 2 * 4
-
-
-def write_reference(path: str) -> str:
-  steps = np.arange(12, dtype=np.float32)
-  frames = np.stack([steps, np.zeros_like(steps)], axis=1)
-  reference.save_reference(path, fps=1 / toy_envs.CounterEnv.dt,
-                           features=frames)
-  return path
 
 
 def train_kwargs(reference_path, **overrides):

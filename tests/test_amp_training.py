@@ -15,33 +15,14 @@ import pytest
 import amp_ppo
 from amp_ppo import integration
 from amp_ppo import reference
+from tests import lowering_counter
 from tests import toy_envs
 
 _ENV_STEPS_PER_TRAINING_STEP = 8 * 4 * 2  # batch x unroll x minibatches
 _INSERTED_PER_TRAINING_STEP = 2 * 4  # disc minibatches x rollout half
 
 
-class LoweringCounter:
-  """Counts XLA lowerings (each one is a compilation or a cache lookup)."""
-
-  def __init__(self):
-    self.count = 0
-    jax.monitoring.register_event_duration_secs_listener(self._on_event)
-
-  def _on_event(self, name, *unused_args, **unused_kwargs):
-    if 'jaxpr_to_mlir_module' in name:
-      self.count += 1
-
-
-_LOWERINGS = LoweringCounter()
-
-
-def _write_reference(path):
-  steps = np.arange(12, dtype=np.float32)
-  frames = np.stack([steps, np.zeros_like(steps)], axis=1)  # (step, ep 0)
-  reference.save_reference(path, fps=1 / toy_envs.CounterEnv.dt,
-                           features=frames)
-  return path
+_LOWERINGS = lowering_counter.LOWERINGS
 
 
 def _train(reference_path, **overrides):
@@ -63,7 +44,8 @@ def _train(reference_path, **overrides):
 
 @pytest.fixture(scope='module')
 def reference_path(tmp_path_factory):
-  return _write_reference(str(tmp_path_factory.mktemp('ref') / 'counter.npz'))
+  return toy_envs.write_counter_reference(
+      str(tmp_path_factory.mktemp('ref') / 'counter.npz'))
 
 
 @pytest.fixture(scope='module')

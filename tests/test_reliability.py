@@ -33,7 +33,9 @@ from amp_ppo import checkpointing
 from amp_ppo import finite_check
 from amp_ppo import integration
 from amp_ppo import resume
+from tests import lowering_counter
 from tests import reliability_setup as setup
+from tests import toy_envs
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _STEPS = setup.CHECKPOINT_STEPS
@@ -41,19 +43,7 @@ _STEPS = setup.CHECKPOINT_STEPS
 _TIMING = ('walltime', 'sps', 'eval_time')
 
 
-class _LoweringCounter:
-  """Counts XLA lowerings (each one is a compilation or a cache lookup)."""
-
-  def __init__(self):
-    self.count = 0
-    jax.monitoring.register_event_duration_secs_listener(self._on_event)
-
-  def _on_event(self, name, *unused_args, **unused_kwargs):
-    if 'jaxpr_to_mlir_module' in name:
-      self.count += 1
-
-
-_LOWERINGS = _LoweringCounter()
+_LOWERINGS = lowering_counter.LOWERINGS
 
 
 class _Recorder:
@@ -111,7 +101,7 @@ def _file_hashes(root):
 
 @pytest.fixture(scope='module')
 def reference_path(tmp_path_factory):
-  return setup.write_reference(
+  return toy_envs.write_counter_reference(
       str(tmp_path_factory.mktemp('reference') / 'counter.npz'))
 
 

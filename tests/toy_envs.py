@@ -4,6 +4,9 @@ from brax import envs
 import flax
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from amp_ppo import reference
 
 # Episodes of the counter env end after this many steps plus 0..3, depending
 # on the episode's id, so environments fall out of step with each other.
@@ -59,3 +62,11 @@ class CounterEnv(envs.Env):
 def counter_features(q: jax.Array, qd: jax.Array) -> jax.Array:
   del qd
   return q
+
+
+def write_counter_reference(path: str) -> str:
+  """A features-only reference for CounterEnv: steps 0..11 of episode 0."""
+  steps = np.arange(12, dtype=np.float32)
+  frames = np.stack([steps, np.zeros_like(steps)], axis=1)  # (step, ep 0)
+  reference.save_reference(path, fps=1 / CounterEnv.dt, features=frames)
+  return path
