@@ -25,7 +25,7 @@ setuptools.setup(
     package_dir={'brax_ppo_vendored': 'third_party/brax_ppo_vendored'},
     package_data={
         'brax_ppo_vendored': ['UPSTREAM.json', 'LICENSE'],
-        'amp_ppo': ['data/*.npz'],
+        'amp_ppo.motion': ['data/*.npz'],
     },
     install_requires=[
         f"brax=={_UPSTREAM['version']}",

@@ -14,6 +14,6 @@ def __getattr__(name):
     from amp_ppo.training import train  # pylint: disable=g-import-not-at-top
     return train
   if name == 'NonFiniteError':
-    from amp_ppo.finite_check import NonFiniteError  # pylint: disable=g-import-not-at-top
+    from amp_ppo.reliability.finite_check import NonFiniteError  # pylint: disable=g-import-not-at-top
     return NonFiniteError
   raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -25,8 +25,8 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
-from amp_ppo import experiment
-from amp_ppo import run_outputs
+from amp_ppo.run import experiment
+from amp_ppo.run import outputs
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -74,8 +74,8 @@ def summary(report: dict) -> str:
   """The closing lines: where things are, return and style distance."""
   baseline = report.get('baseline')
   lines = [
-      f'== {report["env"]}: {run_outputs.format_steps(report["steps"])} '
-      f'steps in {run_outputs.format_duration(report["wall_time_seconds"])}',
+      f'== {report["env"]}: {outputs.format_steps(report["steps"])} '
+      f'steps in {outputs.format_duration(report["wall_time_seconds"])}',
       _pair('final return', report['final_return'],
             baseline and baseline['final_return'], '{:.1f}'),
       _pair('style distance to reference (lower = closer)',
@@ -83,7 +83,7 @@ def summary(report: dict) -> str:
             '{:.3f}'),
   ]
   if 'total_wall_time_seconds' in report:
-    lines.append('total wall time: ' + run_outputs.format_duration(
+    lines.append('total wall time: ' + outputs.format_duration(
         report['total_wall_time_seconds']))
   if report.get('discriminator_warnings'):
     lines.append(f'discriminator warnings: '
@@ -115,8 +115,8 @@ def run(config, workdir: str, *, resume: bool, overwrite: bool,
     baseline_run = experiment.run_experiment(
         config, baseline_dir, use_amp=False, resume=resume, render=render)
     # Redraw with the baseline's return beside AMP's.
-    run_outputs.plot_curves(amp_run.records,
-                            os.path.join(workdir, run_outputs.CURVES_FILE),
+    outputs.plot_curves(amp_run.records,
+                            os.path.join(workdir, outputs.CURVES_FILE),
                             baseline=baseline_run.records)
     report['baseline'] = {
         key: baseline_run.report[key]
@@ -125,7 +125,7 @@ def run(config, workdir: str, *, resume: bool, overwrite: bool,
     }
     report['baseline']['workdir'] = baseline_dir
   report['total_wall_time_seconds'] = round(time.time() - started, 1)
-  run_outputs.write_json(os.path.join(workdir, run_outputs.REPORT_FILE),
+  outputs.write_json(os.path.join(workdir, outputs.REPORT_FILE),
                          report)
   return report
 

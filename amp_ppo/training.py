@@ -28,15 +28,15 @@ Reliability arguments (keyword-only; amp_ppo extensions, with or without AMP):
     on with AMP, off for plain PPO (whose metrics then stay exactly Brax's).
 
 AMP arguments (all keyword-only):
-  amp_reference: path, list of paths or `amp_ppo.reference.ReferenceMotion`;
+  amp_reference: path, list of paths or `amp_ppo.motion.reference.ReferenceMotion`;
     AMP is on exactly when this is given.
   amp_feature_fn: physics state -> feature vector [F]; used for both the
     reference frames and the policy's states. Default:
-    `amp_ppo.features.default_feature_fn(environment)`.
+    `amp_ppo.amp.features.default_feature_fn(environment)`.
   amp_info_feature_key: read the policy's features from
     `state.info[amp_info_feature_key]` (written by the environment) instead;
     the reference must then hold precomputed `features`.
-  amp_<setting>: every field of `amp_ppo.config.AmpConfig`, e.g.
+  amp_<setting>: every field of `amp_ppo.amp.config.AmpConfig`, e.g.
     `amp_style_weight`, `amp_loss`, `amp_disc_learning_rate`; see its
     docstring for meanings and defaults.
 """
@@ -47,10 +47,10 @@ import inspect
 
 import jax
 
-from amp_ppo import config as amp_config
-from amp_ppo import reference as reference_lib
-from amp_ppo import reliability as reliability_lib
-from amp_ppo import resume
+from amp_ppo.amp import config as amp_config
+from amp_ppo.motion import reference as reference_lib
+from amp_ppo.reliability import hooks as reliability_hooks
+from amp_ppo.reliability import resume_state
 from brax_ppo_vendored import train as _vendored
 
 # Parameters of the vendored trainer that are amp_ppo's own plumbing rather
@@ -128,13 +128,13 @@ def train(*args, **kwargs):
   reliability = _reliability(all_arguments, brax_arguments, motion,
                              check_finite, save_state, resume_path)
   if amp_on:
-    from amp_ppo import builder  # pylint: disable=g-import-not-at-top
+    from amp_ppo.amp import build  # pylint: disable=g-import-not-at-top
 
     config = amp_config.AmpConfig(**{
         name[len(_SETTING_PREFIX):]: value
         for name, value in amp_arguments.items() if name in _AMP_SETTINGS
     })
-    amp = builder.build_amp(
+    amp = build.build_amp(
         environment=brax_arguments['environment'],
         config=config,
         reference=motion,
@@ -173,7 +173,7 @@ def _reliability_settings(amp_on, brax_arguments, resume_checkpoint_path,
 
 
 def _reliability(all_arguments, brax_arguments, motion, check_finite,
-                 save_state, resume_path) -> reliability_lib.Reliability:
+                 save_state, resume_path) -> reliability_hooks.Reliability:
   """The run's Reliability; checks a resume against this run up front.
 
   Runs before anything compiles.
@@ -190,7 +190,7 @@ def _reliability(all_arguments, brax_arguments, motion, check_finite,
     The Reliability to pass to the vendored trainer.
   """
   fingerprint = {
-      name: resume.describe(value) for name, value in all_arguments.items()
+      name: resume_state.describe(value) for name, value in all_arguments.items()
       if name not in _NOT_FINGERPRINTED
   }
   devices = jax.local_device_count()
@@ -198,12 +198,12 @@ def _reliability(all_arguments, brax_arguments, motion, check_finite,
     devices = min(devices, brax_arguments['max_devices_per_host'])
   fingerprint['(devices)'] = f'{jax.process_count()} x {devices}'
   if motion is not None:  # Its content, wherever it was loaded from.
-    fingerprint['(amp reference)'] = resume.describe([
+    fingerprint['(amp reference)'] = resume_state.describe([
         (clip.fps, clip.weight, clip.qpos, clip.qvel, clip.features)
         for clip in motion.clips])
   versions = {name: importlib.metadata.version(name)
               for name in ('amp_ppo', 'brax', 'jax', 'jaxlib')}
-  result = reliability_lib.Reliability(
+  result = reliability_hooks.Reliability(
       check_finite=check_finite, save_state=save_state,
       fingerprint=fingerprint, versions=versions,
       eval_pending=brax_arguments['num_evals'] > 0 and

@@ -38,7 +38,7 @@ import textwrap
 import zipfile
 from typing import Iterator, Optional, Sequence
 
-from amp_ppo import checkpointing
+from amp_ppo import atomic_file
 
 CONTEXT_LINES = 3
 DIFF_PATH = 'train.py'  # Patches say a/train.py, b/train.py (for -p1).
@@ -139,7 +139,7 @@ def read_lines(path: pathlib.Path, what: str) -> list[str]:
 def write_atomically(path: pathlib.Path, text: str) -> None:
   """Replaces `path` in one step, so readers never see half a file."""
   mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
-  checkpointing.atomic_write(
+  atomic_file.atomic_write(
       str(path), lambda f: f.write(text.encode('utf-8')), mode=mode)
 
 

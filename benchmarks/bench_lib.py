@@ -2,7 +2,7 @@
 
 - `record_reference`: a short reference motion made by the environment
   itself under a scripted periodic joint-angle controller, saved with
-  `amp_ppo.reference.save_reference`.
+  `amp_ppo.motion.reference.save_reference`.
 - `ppo_arguments`: Brax's published PPO hyperparameters for ant, with the
   sizes the benchmarks vary.
 - `run_interleaved`: trains several variants (AMP off, AMP on, ...) in one
@@ -97,7 +97,7 @@ def record_reference(env, path: str, num_steps: int = 400,
   """
   # Imported here: amp_ppo imports Brax's trainer, which the callers of the
   # other helpers may not need.
-  from amp_ppo import reference  # pylint: disable=g-import-not-at-top
+  from amp_ppo.motion import reference  # pylint: disable=g-import-not-at-top
 
   system = env.sys
   q_id = np.asarray(system.actuator.q_id)
@@ -211,7 +211,7 @@ class Variant:
   """One configuration to train: AMP off, or on with some settings.
 
   `spec` is 'off' or 'on', optionally followed by ':name=value' items; a
-  name that is a field of amp_ppo.config.AmpConfig sets `amp_<name>`, any
+  name that is a field of amp_ppo.amp.config.AmpConfig sets `amp_<name>`, any
   other name is passed to amp_ppo.train as is (e.g. check_finite=True).
   """
   spec: str
@@ -220,7 +220,7 @@ class Variant:
 
   @classmethod
   def parse(cls, spec: str) -> 'Variant':
-    from amp_ppo import config as amp_config  # pylint: disable=g-import-not-at-top
+    from amp_ppo.amp import config as amp_config  # pylint: disable=g-import-not-at-top
 
     head, *items = spec.split(':')
     if head not in ('off', 'on'):

@@ -1,6 +1,6 @@
 r"""Imitation from demonstrations alone: AMP with no task reward on the ant.
 
-1. The expert is the scripted trot of amp_ppo/demos/ant_gait.py. Its
+1. The expert is the scripted trot of amp_ppo/motion/demos/ant_gait.py. Its
    reference motion is recorded afresh into the workdir.
 2. AMP trains the ant (amp_ppo/configs/ant.py:cpu) with task_weight 0 and
    style_weight 1: the policy never sees the environment's reward.
@@ -47,7 +47,7 @@ def policy_performance(env, policy, num_episodes: int, num_steps: int,
                        seed: int):
   """Per-episode forward distance, full return and length of `policy`."""
   import jax  # pylint: disable=g-import-not-at-top
-  from amp_ppo import evaluation  # pylint: disable=g-import-not-at-top
+  from amp_ppo.run import evaluation  # pylint: disable=g-import-not-at-top
   # One 'feature': the torso's x position, which the ant's forward reward
   # differentiates.
   torso_x = lambda state: state.pipeline_state.x.pos[0, :1]
@@ -74,10 +74,10 @@ def main(argv=None) -> int:
   args = parse_args(argv)
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   import bench_lib  # pylint: disable=g-import-not-at-top
-  from amp_ppo import experiment  # pylint: disable=g-import-not-at-top
-  from amp_ppo import reference  # pylint: disable=g-import-not-at-top
+  from amp_ppo.run import experiment  # pylint: disable=g-import-not-at-top
+  from amp_ppo.motion import reference  # pylint: disable=g-import-not-at-top
   from amp_ppo.configs import ant  # pylint: disable=g-import-not-at-top
-  from amp_ppo.demos import ant_gait  # pylint: disable=g-import-not-at-top
+  from amp_ppo.motion.demos import ant_gait  # pylint: disable=g-import-not-at-top
 
   machine = bench_lib.prepare_experiments()
   workdir = args.workdir or tempfile.mkdtemp(prefix='amp_imitation_')

@@ -94,9 +94,9 @@ def build_pieces(args, environment, reference_path, ppo_args):
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 
-  from amp_ppo import builder  # pylint: disable=g-import-not-at-top
-  from amp_ppo import config as amp_config  # pylint: disable=g-import-not-at-top
-  from amp_ppo import features  # pylint: disable=g-import-not-at-top
+  from amp_ppo.amp import build  # pylint: disable=g-import-not-at-top
+  from amp_ppo.amp import config as amp_config  # pylint: disable=g-import-not-at-top
+  from amp_ppo.amp import features  # pylint: disable=g-import-not-at-top
 
   settings = []
   for item in args.disc.split(','):
@@ -107,7 +107,7 @@ def build_pieces(args, environment, reference_path, ppo_args):
   def make_amp(layers, steps):
     config = amp_config.AmpConfig(disc_hidden_layer_sizes=layers,
                                   disc_num_minibatches=steps)
-    return builder.build_amp(
+    return build.build_amp(
         environment=environment, config=config, reference=reference_path,
         feature_fn=None, info_feature_key=None,
         ppo_num_minibatches=args.num_minibatches, seed=ppo_args['seed'],

@@ -57,7 +57,7 @@ def child(args: argparse.Namespace) -> int:
   import numpy as np  # pylint: disable=g-import-not-at-top
 
   import bench_lib  # pylint: disable=g-import-not-at-top
-  from amp_ppo import config as amp_config  # pylint: disable=g-import-not-at-top
+  from amp_ppo.amp import config as amp_config  # pylint: disable=g-import-not-at-top
 
   if jax.local_device_count() != args.devices:
     raise SystemExit(f'expected {args.devices} devices, JAX has '

@@ -6,14 +6,14 @@ An experiment config is an `ml_collections.ConfigDict` with these sections:
              'playground'), `name`, and for Brax a `backend` and `kwargs`.
   reference  the reference motion: an npz path, several joined by commas, or
              'synthetic' for a placeholder made from the environment itself
-             (see amp_ppo/demos/synthetic.py; bring real motion for real use).
+             (see amp_ppo/motion/demos/synthetic.py; bring real motion for real use).
   feature_fn 'package.module:factory', where factory(env) returns a
              (q, qd) -> features function; '' for amp_ppo's default.
   info_feature_key  read features from state.info[key] instead ('' = off).
   network    policy and value MLP sizes.
   ppo        keyword arguments of Brax's `ppo.train` (any of them may be
              added here).
-  amp        every field of `amp_ppo.config.AmpConfig`.
+  amp        every field of `amp_ppo.amp.config.AmpConfig`.
   evaluation the final deterministic rollouts that measure return and style.
   monitor    when to warn about an unhealthy discriminator.
   compare_to_ppo  also train a PPO-only baseline (the `--baseline` default).
@@ -28,7 +28,7 @@ from typing import Tuple
 import ml_collections
 from ml_collections import config_dict
 
-from amp_ppo import config as amp_config
+from amp_ppo.amp import config as amp_config
 
 
 def amp_section(**overrides) -> ml_collections.ConfigDict:

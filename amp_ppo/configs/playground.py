@@ -8,7 +8,7 @@ settings follow Playground's published Go1 joystick ones; its policy sees the
 'state' observation and its value function the 'privileged_state'.
 
 The default reference is a synthetic placeholder (see
-amp_ppo/demos/synthetic.py); give real motion with `--config.reference`.
+amp_ppo/motion/demos/synthetic.py); give real motion with `--config.reference`.
 
 Presets: `smoke` runs one tiny iteration on a CPU.
 """

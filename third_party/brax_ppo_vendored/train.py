@@ -37,9 +37,9 @@ from brax.training.agents.ppo import networks as ppo_networks
 from brax.training.agents.ppo import optimizer as ppo_optimizer
 from brax.training.types import Params
 from brax.training.types import PRNGKey
-from amp_ppo import integration as amp_integration
+from amp_ppo.amp import motion_prior as amp_motion_prior
 from amp_ppo import jax_compat
-from amp_ppo import reliability as amp_reliability
+from amp_ppo.reliability import hooks as amp_reliability
 import flax
 import jax
 import jax.numpy as jnp
@@ -60,7 +60,7 @@ class TrainingState:
   params: ppo_losses.PPONetworkParams
   normalizer_params: running_statistics.RunningStatisticsState
   env_steps: types.UInt64
-  amp: Optional[amp_integration.AmpState] = None
+  amp: Optional[amp_motion_prior.AmpState] = None
 
 
 def _unpmap(v):
@@ -243,7 +243,7 @@ def train(
     restore_params: Optional[Any] = None,
     restore_value_fn: bool = True,
     run_evals: bool = True,
-    amp: Optional[amp_integration.Amp] = None,
+    amp: Optional[amp_motion_prior.Amp] = None,
     reliability: Optional[amp_reliability.Reliability] = None,
 ):
   """PPO training.

@@ -1,0 +1,190 @@
+"""Builds a run's `Amp` from user arguments, checking everything up front.
+
+All validation here is host-side NumPy or shape tracing (`jax.eval_shape`),
+so a bad reference file or a feature mismatch fails before anything compiles.
+"""
+
+from typing import Any, Callable, Dict, Optional
+
+from absl import logging
+from brax import envs
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from amp_ppo.amp import config as amp_config
+from amp_ppo.amp import features
+from amp_ppo.amp import motion_prior
+from amp_ppo.motion import reference as reference_lib
+
+# Initial states sampled for the start-up feature report.
+_REPORT_RESETS = 16
+# A dimension whose spread is below this is flagged as constant.
+_CONSTANT_STD = 1e-6
+
+
+def build_amp(environment: envs.Env, config: amp_config.AmpConfig,
+              reference: Any, feature_fn: Optional[features.FeatureFn],
+              info_feature_key: Optional[str], ppo_num_minibatches: int,
+              seed: int, wrap_env: bool) -> motion_prior.Amp:
+  """Validates the AMP inputs and returns the static setup of the run."""
+  config.validate()
+  if not wrap_env:
+    raise ValueError(
+        'AMP needs wrap_env=True: amp_ppo records features beneath Brax\'s '
+        'auto-reset wrapper, which it cannot do for an environment that is '
+        'already wrapped. Pass the raw environment (and wrap_env_fn for a '
+        'custom wrapper).')
+  if feature_fn is not None and info_feature_key is not None:
+    raise ValueError('AMP: pass either amp_feature_fn or '
+                     'amp_info_feature_key, not both.')
+  motion = reference_lib.load_reference(reference)
+  if info_feature_key is not None and motion.kind != 'features':
+    raise ValueError(
+        f'AMP: amp_info_feature_key={info_feature_key!r} reads features the '
+        'environment computes itself, which amp_ppo cannot compute for '
+        'reference (qpos, qvel) frames; save the reference with a '
+        '`features` array instead.')
+
+  frame_fn, frame_is_from_info = features.frame_fn_for(
+      environment, feature_fn, info_feature_key)
+  feature_size = _feature_size(environment, frame_fn, info_feature_key)
+  history = config.history_length
+  control_dt = float(environment.dt)
+
+  if motion.kind == 'state':
+    model = features.physics_model(environment)
+    nq, nv = features.state_sizes(model)
+    # Widths first, so a reference of another robot gets that error, not a
+    # confusing one from resampling its quaternions.
+    reference_lib.validate_for_env(motion, nq=nq, nv=nv, feature_size=None,
+                                   history_length=1)
+    motion = reference_lib.resample(motion, control_dt,
+                                    features.quaternion_starts(model))
+    reference_lib.validate_for_env(motion, nq=nq, nv=nv, feature_size=None,
+                                   history_length=history)
+    reference_frames = _reference_features(
+        feature_fn or features.default_feature_fn(environment),
+        reference_lib.concatenated(motion, 'qpos'),
+        reference_lib.concatenated(motion, 'qvel'), feature_size)
+  else:
+    reference_lib.validate_for_env(motion, nq=None, nv=None,
+                                   feature_size=feature_size, history_length=1)
+    motion = reference_lib.resample(motion, control_dt)
+    reference_lib.validate_for_env(motion, nq=None, nv=None,
+                                   feature_size=feature_size,
+                                   history_length=history)
+    reference_frames = reference_lib.concatenated(motion, 'features')
+
+  starts, probabilities = reference_lib.window_starts(motion, history)
+  start_states = None
+  if config.reference_state_init > 0:
+    start_states = _reference_start_states(environment, motion)
+  policy_frames = _initial_policy_frames(environment, frame_fn, seed)
+  report = feature_report(reference_frames, policy_frames)
+  log_feature_report(report)
+
+  amp = motion_prior.Amp(
+      config=config, frame_fn=frame_fn, frame_is_from_info=frame_is_from_info,
+      reference=motion_prior.ReferenceWindows(
+          frames=jnp.asarray(reference_frames, jnp.float32),
+          starts=jnp.asarray(starts, jnp.int32),
+          probabilities=jnp.asarray(probabilities, jnp.float32)),
+      feature_size=feature_size, ppo_num_minibatches=ppo_num_minibatches,
+      seed=seed, reference_start_states=start_states)
+  amp.feature_report = report
+  return amp
+
+
+def _reference_start_states(environment, motion):
+  """(qpos, qvel, probability) of every reference frame, for RSI."""
+  if motion.kind != 'state':
+    raise ValueError(
+        'AMP reference_state_init needs reference (qpos, qvel) frames to '
+        'start episodes from; this reference holds only `features`. Set '
+        'amp_reference_state_init=0 or save qpos and qvel.')
+  if not hasattr(getattr(environment, 'unwrapped', environment),
+                 'pipeline_init'):
+    raise ValueError(
+        'AMP reference_state_init needs a Brax PipelineEnv (one whose reset '
+        f'calls pipeline_init); {type(environment).__name__} is not. Set '
+        'amp_reference_state_init=0.')
+  total_weight = sum(clip.weight for clip in motion.clips)
+  probabilities = np.concatenate([
+      np.full(clip.num_frames, clip.weight / total_weight / clip.num_frames)
+      for clip in motion.clips])
+  return (jnp.asarray(reference_lib.concatenated(motion, 'qpos')),
+          jnp.asarray(reference_lib.concatenated(motion, 'qvel')),
+          jnp.asarray(probabilities / probabilities.sum(), jnp.float32))
+
+
+def _feature_size(environment, frame_fn, info_feature_key) -> int:
+  try:
+    # An abstract key: even creating a concrete one would compile.
+    key = jax.ShapeDtypeStruct((2,), jnp.uint32)
+    shape = jax.eval_shape(lambda k: frame_fn(environment.reset(k)),
+                           key).shape
+  except KeyError as e:
+    raise ValueError(
+        f'AMP: amp_info_feature_key={info_feature_key!r} is not in the '
+        'state.info of the environment\'s reset state; make the environment '
+        'write its AMP features there at reset and at every step.') from e
+  if len(shape) != 1 or shape[0] == 0:
+    raise ValueError(
+        f'AMP: the feature function returns shape {shape} for one state; it '
+        'must return a non-empty vector [F].')
+  return int(shape[0])
+
+
+def _reference_features(feature_fn, qpos, qvel, feature_size) -> np.ndarray:
+  frames = jax.jit(jax.vmap(feature_fn))(jnp.asarray(qpos), jnp.asarray(qvel))
+  frames = np.asarray(frames, np.float32)
+  assert frames.shape[1] == feature_size, (frames.shape, feature_size)
+  return frames
+
+
+def _initial_policy_frames(environment, frame_fn, seed) -> np.ndarray:
+  keys = jax.random.split(jax.random.PRNGKey(seed), _REPORT_RESETS)
+  return np.asarray(jax.jit(jax.vmap(
+      lambda key: frame_fn(environment.reset(key))))(keys))
+
+
+def feature_report(reference_frames: np.ndarray,
+                   policy_frames: np.ndarray) -> Dict[str, Any]:
+  """Per-dimension statistics of reference vs. initial-policy features.
+
+  Raises ValueError on non-finite features, which would poison the
+  discriminator; flags dimensions constant across both sets, which carry no
+  signal (e.g. contacts that never fire).
+  """
+  for name, frames in (('reference', reference_frames),
+                       ('initial policy', policy_frames)):
+    bad = np.where(~np.all(np.isfinite(frames), axis=0))[0]
+    if bad.size:
+      raise ValueError(
+          f'AMP: {name} features have NaN or inf in dimension(s) '
+          f'{bad.tolist()}; check the reference file and the feature '
+          'function for those entries.')
+  both = np.concatenate([reference_frames, policy_frames])
+  constant = np.where(both.std(axis=0) < _CONSTANT_STD)[0]
+  return {
+      'reference_mean': reference_frames.mean(axis=0),
+      'reference_std': reference_frames.std(axis=0),
+      'policy_mean': policy_frames.mean(axis=0),
+      'policy_std': policy_frames.std(axis=0),
+      'constant_dims': constant.tolist(),
+  }
+
+
+def log_feature_report(report: Dict[str, Any]) -> None:
+  lines = ['AMP features: dim  ref_mean  ref_std  init_mean  init_std']
+  for i, row in enumerate(zip(report['reference_mean'],
+                              report['reference_std'], report['policy_mean'],
+                              report['policy_std'])):
+    flag = '  CONSTANT' if i in report['constant_dims'] else ''
+    lines.append(f'  {i:4d} ' + ' '.join(f'{v:9.4f}' for v in row) + flag)
+  logging.info('\n'.join(lines))
+  if report['constant_dims']:
+    logging.warning(
+        'AMP: feature dimension(s) %s are constant in the reference and the '
+        'initial states; they carry no style signal.', report['constant_dims'])

@@ -1,0 +1,299 @@
+"""What the vendored Brax trainer calls: AMP state, reward and update.
+
+`Amp` holds everything static about a run (settings, networks, reference
+features on device) and is closed over by Brax's jitted training epoch;
+`AmpState` is the part that changes and lives in Brax's `TrainingState`,
+replicated on every device.
+
+Per PPO training step, `Amp.training_step`:
+  1. scores the rollout's feature windows with the discriminator that was
+     live during the rollout, and mixes its style reward into the reward;
+  2. updates the feature normaliser with raw reference and policy frames;
+  3. runs the discriminator's SGD steps (reference vs. rollout + replay);
+  4. writes the rollout windows it trained on into the replay buffer.
+"""
+
+import dataclasses
+import os
+from typing import Any, Dict, Optional, Tuple
+
+from absl import logging
+from brax.training import types
+from brax.training.acme import running_statistics
+from brax.training.acme import specs
+import flax
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from amp_ppo.amp import config as amp_config
+from amp_ppo.amp import discriminator as disc
+from amp_ppo.amp import features
+from amp_ppo.amp import losses
+from amp_ppo.amp import reference_state_init
+from amp_ppo.amp import replay
+from amp_ppo import atomic_file
+
+# The AMP state is stored next to Brax's checkpoint of the policy, in the
+# same step directory; a directory without it is a PPO-only checkpoint.
+CHECKPOINT_FILE = 'amp_state.msgpack'
+
+# Separates the discriminator's initial key from Brax's key stream.
+_KEY_SALT = 0x414D50  # 'AMP'
+
+
+@flax.struct.dataclass
+class AmpState:
+  disc_params: Any
+  disc_optimizer_state: optax.OptState
+  normalizer: running_statistics.RunningStatisticsState  # per frame, [F]
+  replay: replay.ReplayBuffer
+  key: jax.Array  # replicated: identical on every device
+
+
+@dataclasses.dataclass(frozen=True)
+class ReferenceWindows:
+  """Reference frames on device and where valid windows start."""
+  frames: jax.Array         # [num_frames, F]
+  starts: jax.Array         # [num_windows] int32, window inside one clip
+  probabilities: jax.Array  # [num_windows], sums to 1
+
+  def sample(self, key: jax.Array, n: int, history_length: int) -> jax.Array:
+    idx = jax.random.choice(key, self.starts.shape[0], (n,),
+                            p=self.probabilities)
+    frame_idx = self.starts[idx][:, None] + jnp.arange(history_length)
+    return self.frames[frame_idx]  # [n, H, F]
+
+
+class Amp:
+  """Static AMP setup for one training run."""
+
+  def __init__(self, config: amp_config.AmpConfig, frame_fn,
+               frame_is_from_info: bool, reference: ReferenceWindows,
+               feature_size: int, ppo_num_minibatches: int, seed: int,
+               axis_name: Optional[str] = 'i',
+               reference_start_states: Optional[Tuple[Any, Any, Any]] = None):
+    self.config = config
+    self.reference = reference
+    self.feature_size = feature_size
+    self.axis_name = axis_name
+    self._frame_fn = frame_fn
+    self._frame_is_from_info = frame_is_from_info
+    self._seed = seed
+    self._reference_start_states = reference_start_states
+    self._reward_chunks = ppo_num_minibatches
+    self.disc_num_minibatches = (
+        config.disc_num_minibatches or ppo_num_minibatches)
+    self.network = disc.Discriminator(config.disc_hidden_layer_sizes)
+    self.optimizer = optax.adam(config.disc_learning_rate)
+    self.extra_fields = (features.WINDOW_KEY,)
+
+  @property
+  def window_shape(self) -> Tuple[int, int]:
+    return (self.config.history_length, self.feature_size)
+
+  def wrap_env(self, env):
+    """Puts the feature recorder (and RSI) beneath Brax's training wrappers."""
+    if self.config.reference_state_init > 0:
+      env = reference_state_init.ReferenceStateInitWrapper(env, self.config.reference_state_init,
+                                          *self._reference_start_states)
+    return features.AmpFeatureWrapper(env, self._frame_fn,
+                                      self.config.history_length,
+                                      self._frame_is_from_info)
+
+  def init_state(self) -> AmpState:
+    key = jax.random.fold_in(jax.random.PRNGKey(self._seed), _KEY_SALT)
+    key_params, key_state = jax.random.split(key)
+    dummy = jnp.zeros((1, int(np.prod(self.window_shape))), jnp.float32)
+    params = self.network.init(key_params, dummy)
+    return AmpState(
+        disc_params=params,
+        disc_optimizer_state=self.optimizer.init(params),
+        normalizer=running_statistics.init_state(
+            specs.Array((self.feature_size,), jnp.dtype('float32'))),
+        replay=replay.init(self.config.replay_size, self.window_shape),
+        key=key_state)
+
+  # -- inside the jitted training step ------------------------------------
+
+  def logits(self, params, normalizer, windows: jax.Array) -> jax.Array:
+    """Discriminator logits of raw windows [..., H, F] -> [...]."""
+    x = disc.normalize_windows(windows, normalizer, self.config.feature_clip,
+                               self.config.normalize_features)
+    return self.network.apply(params, x)
+
+  def style_reward(self, params, normalizer, windows: jax.Array) -> jax.Array:
+    """Scaled style reward of raw windows [B, T, H, F] -> [B, T]."""
+    # Scored in PPO-minibatch-sized chunks: one [B*T, hidden] activation for
+    # a whole rollout would not fit next to the rollout on a GPU.
+    chunks = jnp.reshape(windows, (self._reward_chunks, -1) + windows.shape[1:])
+    logits = jax.lax.map(lambda w: self.logits(params, normalizer, w), chunks)
+    reward = losses.reward_fn(self.config.loss)(logits)
+    return self.config.style_reward_scale * jnp.reshape(
+        reward, windows.shape[:2])
+
+  def training_step(
+      self, state: AmpState, data: types.Transition
+  ) -> Tuple[types.Transition, AmpState, Dict[str, jax.Array]]:
+    """Style reward into `data`, then one round of discriminator updates."""
+    cfg = self.config
+    windows = data.extras['state_extras'][features.WINDOW_KEY]  # [B, T, H, F]
+    task_reward = data.reward  # [B, T]
+
+    # 1. Reward from the discriminator that was live during the rollout.
+    style = self.style_reward(state.disc_params, state.normalizer, windows)
+    weighted_task = cfg.task_weight * task_reward
+    weighted_style = cfg.style_weight * style
+    data = data._replace(reward=weighted_task + weighted_style)
+
+    key, key_replay_slot, key_local = jax.random.split(state.key, 3)
+    key_local = self._per_device(key_local)
+    key_ref, key_rollout, key_replay = jax.random.split(key_local, 3)
+    m, n = self.disc_num_minibatches, cfg.disc_minibatch_size
+    n_rollout = n // 2 if cfg.replay_size else n
+
+    policy_windows = jnp.reshape(windows, (-1,) + self.window_shape)
+    reference = self.reference.sample(key_ref, m * n, cfg.history_length)
+    rollout_idx = jax.random.randint(key_rollout, (m, n_rollout), 0,
+                                     policy_windows.shape[0])
+    rollout_batches = policy_windows[rollout_idx]  # [m, n_rollout, H, F]
+
+    # 2. Normaliser statistics from raw frames only, averaged over devices.
+    normalizer = state.normalizer
+    if cfg.normalize_features:
+      raw_frames = jnp.concatenate([
+          jnp.reshape(policy_windows, (-1, self.feature_size)),
+          jnp.reshape(reference, (-1, self.feature_size))])
+      normalizer = running_statistics.update(
+          normalizer, raw_frames, pmap_axis_name=self.axis_name)
+
+    # 3. Discriminator SGD on reference vs. rollout (+ replay) windows.
+    policy_batches = rollout_batches
+    if cfg.replay_size:
+      replayed = replay.sample(state.replay, key_replay, m * (n - n_rollout))
+      replayed = jnp.reshape(replayed, (m, n - n_rollout) + self.window_shape)
+      # Before the first insertion the buffer is empty: use the rollout.
+      replayed = jnp.where(state.replay.count > 0, replayed,
+                           rollout_batches[:, :n - n_rollout])
+      policy_batches = jnp.concatenate([rollout_batches, replayed], axis=1)
+    reference_batches = jnp.reshape(reference, (m, n) + self.window_shape)
+
+    def sgd_step(carry, batch):
+      params, opt_state = carry
+      (_, metrics), grads = jax.value_and_grad(self._loss, has_aux=True)(
+          params, normalizer, *batch)
+      if self.axis_name is not None:
+        grads = jax.lax.pmean(grads, axis_name=self.axis_name)
+      metrics['amp/disc_grad_norm'] = optax.global_norm(grads)
+      updates, opt_state = self.optimizer.update(grads, opt_state, params)
+      return (optax.apply_updates(params, updates), opt_state), metrics
+
+    (params, opt_state), sgd_metrics = jax.lax.scan(
+        sgd_step, (state.disc_params, state.disc_optimizer_state),
+        (reference_batches, policy_batches))
+
+    # 4. Replay: every device inserts the same gathered windows.
+    buffer = state.replay
+    if cfg.replay_size:
+      new_windows = jnp.reshape(rollout_batches, (-1,) + self.window_shape)
+      if self.axis_name is not None:
+        new_windows = jnp.reshape(
+            jax.lax.all_gather(new_windows, self.axis_name),
+            (-1,) + self.window_shape)
+      buffer = replay.insert(buffer, new_windows, key_replay_slot)
+
+    new_state = AmpState(disc_params=params, disc_optimizer_state=opt_state,
+                         normalizer=normalizer, replay=buffer, key=key)
+    metrics = {k: jnp.mean(v) for k, v in sgd_metrics.items()}
+    mean_task, mean_style = jnp.mean(weighted_task), jnp.mean(weighted_style)
+    metrics.update({
+        'amp/style_reward_mean': jnp.mean(style),
+        'amp/style_reward_std': jnp.std(style),
+        'amp/task_reward_mean': jnp.mean(task_reward),
+        'amp/style_share': mean_style / (
+            jnp.abs(mean_task) + jnp.abs(mean_style) + 1e-8),
+        'amp/replay_fill': (buffer.count / max(cfg.replay_size, 1)).astype(
+            jnp.float32),
+    })
+    return data, new_state, metrics
+
+  def _loss(self, params, normalizer, reference_windows, policy_windows):
+    cfg = self.config
+    x_ref = disc.normalize_windows(reference_windows, normalizer,
+                                   cfg.feature_clip, cfg.normalize_features)
+    x_pol = disc.normalize_windows(policy_windows, normalizer,
+                                   cfg.feature_clip, cfg.normalize_features)
+    d_ref = self.network.apply(params, x_ref)
+    d_pol = self.network.apply(params, x_pol)
+    adversarial = losses.loss_fn(cfg.loss)(d_ref, d_pol)
+    penalty = losses.r1_gradient_penalty(
+        lambda x: self.network.apply(params, x), x_ref)
+    logit_reg = jnp.sum(jnp.square(disc.output_kernel(params)))
+    decay = sum(jnp.sum(jnp.square(k)) for k in disc.kernels(params))
+    total = (adversarial + 0.5 * cfg.gradient_penalty_weight * penalty +
+             cfg.logit_reg_weight * logit_reg + cfg.weight_decay * decay)
+    acc_ref, acc_pol = losses.accuracy(d_ref, d_pol)
+    return total, {
+        'amp/disc_loss': adversarial,
+        'amp/grad_penalty': penalty,
+        'amp/disc_total_loss': total,
+        'amp/accuracy_reference': acc_ref,
+        'amp/accuracy_policy': acc_pol,
+        'amp/d_reference': jnp.mean(d_ref),
+        'amp/d_policy': jnp.mean(d_pol),
+    }
+
+  def _per_device(self, key: jax.Array) -> jax.Array:
+    if self.axis_name is None:
+      return key
+    return jax.random.fold_in(key, jax.lax.axis_index(self.axis_name))
+
+  # -- host side: checkpoints ---------------------------------------------
+
+  def save(self, step_dir: str, state: AmpState) -> None:
+    """Writes the AMP state into a Brax checkpoint's step directory."""
+    atomic_file.atomic_write_bytes(
+        os.path.join(step_dir, CHECKPOINT_FILE),
+        flax.serialization.to_bytes(jax.device_get(state)))
+
+  def restore(self, state: AmpState, checkpoint_path: Optional[str],
+              restore_params: Optional[Any]) -> AmpState:
+    """AMP state to start from: restore_params, a checkpoint, or fresh."""
+    if restore_params is not None and len(restore_params) > 3:
+      logging.info('AMP: continuing from the AMP state in restore_params.')
+      return self._checked(state, restore_params[3], 'restore_params[3]')
+    if restore_params is None and checkpoint_path is not None:
+      path = os.path.join(os.fspath(checkpoint_path), CHECKPOINT_FILE)
+      if os.path.exists(path):
+        logging.info('AMP: restoring discriminator state from %s', path)
+        with open(path, 'rb') as f:
+          return self.state_from_bytes(state, f.read(), path)
+    if checkpoint_path is not None or restore_params is not None:
+      logging.info('AMP: warm start from a PPO-only policy; the '
+                   'discriminator starts fresh.')
+    return state
+
+  def state_from_bytes(self, state: AmpState, data: bytes,
+                       source: str) -> AmpState:
+    """Decodes a saved AMP state, checked against this run's `state`."""
+    try:
+      restored = flax.serialization.from_bytes(state, data)
+    except Exception as e:  # msgpack raises several unrelated types.
+      raise ValueError(f'AMP state in {source} is unreadable: {e}') from e
+    return self._checked(state, restored, source)
+
+  @staticmethod
+  def _checked(fresh: AmpState, restored: AmpState, source: str) -> AmpState:
+    fresh_shapes = jax.tree_util.tree_map(jnp.shape, fresh)
+    restored_shapes = jax.tree_util.tree_map(jnp.shape, restored)
+    if fresh_shapes != restored_shapes:
+      raise ValueError(
+          f'AMP state in {source} does not match this run (different '
+          'features, history length, replay size or discriminator layers); '
+          'use the settings it was trained with, or restore the policy only '
+          'from a PPO checkpoint.')
+    return jax.tree_util.tree_map(
+        lambda f, r: jnp.asarray(r, dtype=jnp.asarray(f).dtype), fresh,
+        restored)

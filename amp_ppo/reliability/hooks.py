@@ -1,0 +1,233 @@
+"""What the vendored Brax trainer calls for exact resume and NaN checks.
+
+`amp_ppo.train` builds one `Reliability` per run when AMP is on or one of its
+options (`resume_checkpoint_path`, `save_resume_state`, `check_finite`) is
+used, and passes it to the vendored trainer, which calls:
+
+  inside the jitted epoch (static Python branches, nothing per step on host)
+    minibatch_metrics  PPO's gradient norm, with check_finite
+    step_metrics       one non-finite flag per quantity per training step
+    epoch_metrics      first bad training step per quantity, over devices
+  on the host
+    resume             the full state of the checkpoint to continue from
+    check_epoch        raise NonFiniteError; strip the flags from the metrics
+    save               write the resume file, last, into Brax's step directory
+
+See amp_ppo/reliability/resume_state.py (file format) and amp_ppo/reliability/finite_check.py.
+"""
+
+import hashlib
+import json
+import os
+from typing import Any, Dict, Optional, Tuple
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+
+from amp_ppo.amp import motion_prior
+from amp_ppo.reliability import finite_check
+from amp_ppo.reliability import resume_state as resume_lib
+
+
+def _first_replica(tree: Any) -> Any:
+  """One device's copy of a replicated pmap state (as Brax's `_unpmap`)."""
+  return jax.tree_util.tree_map(
+      lambda x: x.addressable_shards[0].data.squeeze(0), tree)
+
+
+def _advance_evaluator_key(key: jax.Array) -> jax.Array:
+  # What brax.training.acting.Evaluator.run_evaluation (Brax 0.14.2) does to
+  # its key for one evaluation; checked by the exact-resume test, which
+  # compares eval metrics after a resume.
+  return jax.random.split(key)[0]
+
+
+class Reliability:
+  """Exact-resume checkpoints and non-finite checks of one training run."""
+
+  def __init__(self, *, check_finite: bool, save_state: bool,
+               fingerprint: Dict[str, str], versions: Dict[str, str],
+               eval_pending: bool):
+    """Static setup.
+
+    Args:
+      check_finite: stop with NonFiniteError at the first NaN or inf.
+      save_state: write a resume file into every checkpoint.
+      fingerprint: describes the run's configuration; a resume must match.
+      versions: library versions; a mismatch on resume only warns.
+      eval_pending: an evaluation follows every checkpoint (num_evals > 0 and
+        run_evals), which advances the evaluator's key.
+    """
+    self.check_finite = check_finite
+    self.save_state = save_state
+    self.fingerprint = fingerprint
+    self.versions = versions
+    self.eval_pending = eval_pending
+    self.last_checkpoint: Optional[str] = None
+    self._resume_dir: Optional[str] = None
+    self._resume_payload: Optional[Dict[str, Any]] = None
+
+  @property
+  def resuming(self) -> bool:
+    return self._resume_payload is not None
+
+  def prepare_resume(self, path: str) -> str:
+    """Finds the checkpoint to resume from and checks it fits this run.
+
+    Runs before anything compiles, so a wrong path or a changed setting fails
+    at once.
+
+    Args:
+      path: `resume_checkpoint_path`.
+
+    Returns:
+      The step directory that will be resumed from.
+    """
+    step_dir, payload = resume_lib.find_latest(path)
+    saved = json.loads(payload['fingerprint'])
+    differences = resume_lib.fingerprint_differences(saved, self.fingerprint)
+    if differences:
+      raise ValueError(
+          f'Cannot resume from {step_dir}: it was written by a run with a '
+          'different configuration, so continuing it would not be the same '
+          'run:\n  ' + '\n  '.join(differences) + '\nResume with the '
+          'arguments it was written with, or start a new run (pass '
+          'restore_checkpoint_path=<step directory> to warm-start the policy '
+          'from it).')
+    saved_versions = json.loads(payload['versions'])
+    if saved_versions != self.versions:
+      logging.warning(
+          'Resuming from %s, written with %s, now running %s: the run '
+          'continues correctly but is not bit-identical to an uninterrupted '
+          'one.', step_dir, saved_versions, self.versions)
+    logging.info('Resuming from %s (environment step %d).', step_dir,
+                 int(payload['env_steps']))
+    self._resume_dir, self._resume_payload = step_dir, payload
+    self.last_checkpoint = step_dir
+    return step_dir
+
+  # -- inside the jitted epoch ---------------------------------------------
+
+  def minibatch_metrics(self, metrics, grads):
+    if not self.check_finite:
+      return metrics
+    return finite_check.with_grad_norm(metrics, grads)
+
+  def step_metrics(self, metrics, reward):
+    if not self.check_finite:
+      return metrics
+    return finite_check.step_flags(metrics, reward)
+
+  def epoch_metrics(self, metrics, axis_name):
+    if not self.check_finite:
+      return metrics
+    return finite_check.first_bad_steps(metrics, axis_name)
+
+  # -- on the host ---------------------------------------------------------
+
+  def check_epoch(self, metrics: Dict[str, Any], end_step: int,
+                  steps_per_epoch: int,
+                  env_steps_per_step: int) -> Dict[str, Any]:
+    if not self.check_finite:
+      return metrics
+    return finite_check.check_epoch(metrics, end_step, steps_per_epoch,
+                                    env_steps_per_step, self.last_checkpoint)
+
+  def resume(self, training_state: Any, env_state: Any, evaluator: Any,
+             amp: Optional[motion_prior.Amp]) -> Tuple[Any, ...]:
+    """The saved loop state, placed like this run's fresh one.
+
+    Args:
+      training_state: this run's fresh TrainingState, replicated on devices.
+      env_state: this run's freshly reset environment states.
+      evaluator: this run's Brax Evaluator; its key is restored.
+      amp: the run's Amp, or None.
+
+    Returns:
+      (training_state, env_state, local_key, key_envs, next iteration,
+      environment steps, training walltime).
+    """
+    payload, step_dir = self._resume_payload, self._resume_dir
+    restored = resume_lib.restore_like(
+        training_state.replace(amp=None), payload['training_state'],
+        replicated=True, what='training state')
+    if amp is not None:
+      path = os.path.join(step_dir, motion_prior.CHECKPOINT_FILE)
+      if not os.path.exists(path):
+        raise ValueError(f'{step_dir} lacks {motion_prior.CHECKPOINT_FILE}, '
+                         'the AMP state this checkpoint was written with.')
+      with open(path, 'rb') as f:
+        data = f.read()
+      if hashlib.sha256(data).hexdigest() != payload['amp_sha256']:
+        raise ValueError(
+            f'{path} is not the AMP state that {resume_lib.RESUME_FILE} in '
+            'the same directory was written with (checksum mismatch).')
+      amp_state = amp.state_from_bytes(_first_replica(training_state.amp),
+                                       data, path)
+      amp_state = jax.tree_util.tree_map(
+          lambda fresh, value: jax.device_put(
+              jnp.broadcast_to(value, fresh.shape), fresh.sharding),
+          training_state.amp, amp_state)
+      restored = restored.replace(amp=amp_state)
+    env_state = resume_lib.restore_like(env_state, payload['env_state'],
+                                        replicated=False,
+                                        what='environment state')
+    keys = payload['keys']
+    eval_key = jnp.asarray(keys['eval_key'])
+    if payload['eval_pending']:
+      eval_key = _advance_evaluator_key(eval_key)
+    evaluator._key = eval_key  # pylint: disable=protected-access
+    self._resume_payload = None  # Free the host copy.
+    return (restored, env_state, jnp.asarray(keys['local_key']),
+            jnp.asarray(keys['key_envs']),
+            int(payload['iteration']) + 1, int(payload['env_steps']),
+            float(payload['walltime']))
+
+  def save(self, save_checkpoint_path: str, step: int, iteration: int,
+           training_state: Any, env_state: Any, local_key: jax.Array,
+           key_envs: jax.Array, evaluator: Any, walltime: float) -> None:
+    """Writes the resume file of Brax's step directory, marking it complete.
+
+    Called after Brax's and AMP's files of the step are written.
+
+    Args:
+      save_checkpoint_path: the run's save_checkpoint_path.
+      step: environment steps so far (the step directory's name).
+      iteration: index of the loop iteration just finished.
+      training_state: replicated TrainingState.
+      env_state: environment states for the next epoch.
+      local_key: host key the next epoch's keys are split from.
+      key_envs: keys of the next environment reset.
+      evaluator: the Brax Evaluator (its key, before this step's eval).
+      walltime: training walltime so far.
+    """
+    if not self.save_state:
+      return
+    step_dir = os.path.join(os.fspath(save_checkpoint_path), f'{step:012d}')
+    eval_key = evaluator._key  # pylint: disable=protected-access
+    amp_sha256 = ''
+    if training_state.amp is not None:
+      amp_sha256 = resume_lib.file_sha256(
+          os.path.join(step_dir, motion_prior.CHECKPOINT_FILE))
+    payload = {
+        'format': resume_lib.FORMAT_VERSION,
+        'fingerprint': json.dumps(self.fingerprint, sort_keys=True),
+        'versions': json.dumps(self.versions, sort_keys=True),
+        'iteration': iteration,
+        'env_steps': step,
+        'walltime': float(walltime),
+        'eval_pending': self.eval_pending,
+        'training_state': resume_lib.flatten(
+            _first_replica(training_state.replace(amp=None))),
+        'env_state': resume_lib.flatten(env_state),
+        'keys': {
+            'local_key': jax.device_get(local_key),
+            'key_envs': jax.device_get(key_envs),
+            'eval_key': jax.device_get(eval_key),
+        },
+        'amp_sha256': amp_sha256,
+    }
+    resume_lib.remove_stale_temp_files(step_dir)
+    resume_lib.write(step_dir, payload)
+    self.last_checkpoint = step_dir

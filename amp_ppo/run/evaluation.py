@@ -1,0 +1,160 @@
+"""Rollouts of a trained policy, scored for task return and style distance.
+
+The policy's feature frames come from the same env-state -> frame function
+that AMP trains with, and the reference's from the same feature function, so
+the style distance compares like with like.
+"""
+
+import dataclasses
+from typing import Any, Callable, Dict, Optional
+
+from brax import envs
+from brax.io import html
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from amp_ppo.amp import features
+from amp_ppo.motion import reference as reference_lib
+from amp_ppo.run import style_metrics
+
+# Reference windows drawn (with the clips' weights) for the style distance.
+REFERENCE_SAMPLES = 4096
+
+
+@dataclasses.dataclass(frozen=True)
+class Rollout:
+  """Deterministic rollouts of N environments for T steps, no auto-reset.
+
+  Frame 0 is the reset state; `done[:, t]` marks frame t as terminal. Steps
+  after an episode's end are simulated but ignored.
+  """
+  frames: np.ndarray   # [N, T+1, F] AMP feature frames
+  rewards: np.ndarray  # [N, T] task reward of step t (frame t -> t+1)
+  done: np.ndarray     # [N, T+1] bool
+  first_env_states: Any  # physics states of env 0, leaves [T+1, ...]
+
+  @property
+  def alive(self) -> np.ndarray:
+    """[N, T+1]: frame t was reached before the episode ended."""
+    ended_before = np.cumsum(self.done, axis=1) - self.done
+    return ended_before == 0
+
+  def episode_returns(self) -> np.ndarray:
+    """[N] sum of task rewards over each episode's steps."""
+    return np.sum(self.rewards * self.alive[:, :-1], axis=1)
+
+  def episode_lengths(self) -> np.ndarray:
+    """[N] steps taken before the episode ended (or T)."""
+    return np.sum(self.alive[:, 1:] & self.alive[:, :-1], axis=1)
+
+  def windows(self, history_length: int) -> np.ndarray:
+    """[M, H, F] windows of consecutive frames inside one episode."""
+    num_frames = self.frames.shape[1]
+    starts = np.arange(num_frames - history_length + 1)
+    frame_index = starts[:, None] + np.arange(history_length)
+    # Every frame of the window but the last must be non-terminal, and the
+    # window must start before the episode ended.
+    alive = self.alive
+    valid = alive[:, starts] & ~np.any(
+        self.done[:, frame_index[:, :-1]], axis=2)
+    return self.frames[:, frame_index][valid]
+
+
+def policy_rollout(env: envs.Env, policy: Callable, frame_fn: Callable,
+                   key: jax.Array, num_envs: int, num_steps: int) -> Rollout:
+  """Runs `policy` (Brax inference fn: obs, key -> action, extras)."""
+
+  def one_env(key):
+    key_reset, key_policy = jax.random.split(key)
+    first = env.reset(key_reset)
+
+    def step(state, step_key):
+      action, _ = policy(state.obs, step_key)
+      state = env.step(state, action)
+      return state, (frame_fn(state), state.reward, state.done,
+                     features.physics_state(state))
+
+    _, (frames, rewards, done, states) = jax.lax.scan(
+        step, first, jax.random.split(key_policy, num_steps))
+    prepend = lambda start, rest: jnp.concatenate([start[None], rest])
+    return (prepend(frame_fn(first), frames), rewards,
+            prepend(first.done, done),
+            jax.tree_util.tree_map(prepend, features.physics_state(first),
+                                   states))
+
+  run = jax.jit(jax.vmap(one_env))
+  frames, rewards, done, states = run(jax.random.split(key, num_envs))
+  return Rollout(
+      frames=np.asarray(frames, np.float64),
+      rewards=np.asarray(rewards, np.float64),
+      done=np.asarray(done) > 0,
+      first_env_states=jax.tree_util.tree_map(lambda x: x[0], states))
+
+
+def reference_frames(env: envs.Env, motion: reference_lib.ReferenceMotion,
+                     feature_fn: Optional[features.FeatureFn]
+                    ) -> reference_lib.ReferenceMotion:
+  """The motion resampled to the control rate, as feature clips."""
+  if motion.kind == 'features':
+    return reference_lib.resample(motion, float(env.dt))
+  model = features.physics_model(env)
+  motion = reference_lib.resample(motion, float(env.dt),
+                                  features.quaternion_starts(model))
+  to_features = jax.jit(jax.vmap(
+      feature_fn or features.default_feature_fn(env)))
+  clips = [
+      reference_lib.Clip(
+          source=clip.source, fps=clip.fps, weight=clip.weight,
+          features=np.asarray(to_features(clip.qpos, clip.qvel)))
+      for clip in motion.clips
+  ]
+  return reference_lib.ReferenceMotion(tuple(clips))
+
+
+def reference_windows(feature_motion: reference_lib.ReferenceMotion,
+                      history_length: int, seed: int = 0,
+                      num_samples: int = REFERENCE_SAMPLES) -> np.ndarray:
+  """[num_samples, H, F] windows drawn with the clips' weights."""
+  starts, probabilities = reference_lib.window_starts(feature_motion,
+                                                       history_length)
+  frames = reference_lib.concatenated(feature_motion, 'features')
+  chosen = np.random.default_rng(seed).choice(
+      starts, size=num_samples, p=probabilities)
+  return frames[chosen[:, None] + np.arange(history_length)].astype(
+      np.float64)
+
+
+def evaluate_policy(env: envs.Env, policy: Callable, frame_fn: Callable,
+                    ref_windows: np.ndarray, *, num_envs: int, num_steps: int,
+                    seed: int) -> Dict[str, Any]:
+  """Task return and style distance of deterministic policy rollouts."""
+  rollout = policy_rollout(env, policy, frame_fn, jax.random.PRNGKey(seed),
+                           num_envs, num_steps)
+  windows = rollout.windows(ref_windows.shape[1])
+  return {
+      'rollout': rollout,
+      'episode_return': float(np.mean(rollout.episode_returns())),
+      'episode_length': float(np.mean(rollout.episode_lengths())),
+      'style_distance': style_metrics.style_distance(windows, ref_windows,
+                                                     seed=seed),
+      'num_policy_windows': int(windows.shape[0]),
+  }
+
+
+def can_render(env: envs.Env) -> bool:
+  """Whether brax.io.html can draw this environment (Brax systems only)."""
+  sys = getattr(getattr(env, 'unwrapped', env), 'sys', None)
+  return sys is not None and hasattr(sys, 'link_types')
+
+
+def render_html(env: envs.Env, rollout: Rollout, path: str) -> None:
+  """Writes env 0's episode as a self-contained Brax HTML viewer."""
+  length = int(rollout.episode_lengths()[0]) + 1
+  states = [
+      jax.tree_util.tree_map(lambda x, t=t: x[t], rollout.first_env_states)
+      for t in range(length)
+  ]
+  sys = getattr(env, 'unwrapped', env).sys
+  with open(path, 'w') as f:
+    f.write(html.render(sys.tree_replace({'opt.timestep': env.dt}), states))

@@ -1,0 +1,419 @@
+"""One experiment from a config: train, checkpoint, evaluate, report.
+
+`run_experiment` is what `python -m amp_ppo.main` calls, once for the AMP
+run and once more for the PPO-only baseline with `--baseline`.
+
+Checkpoints: the trainer writes step directories (Brax's checkpoint,
+amp_state.msgpack and amp_ppo's resume_state.msgpack, written last) into a
+staging directory, and each is moved to
+`<workdir>/checkpoints/<total step:012d>/` once complete. An interrupted run
+resumes exactly from the newest one. A finished run given more
+num_timesteps continues from it through Brax's `restore_checkpoint_path`,
+whose step counter starts at 0 again; the move adds the steps already
+trained, so directory numbers keep growing.
+"""
+
+import dataclasses
+import functools
+import importlib
+import json
+import math
+import os
+import shutil
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from absl import logging
+from brax import envs
+from brax.training.acme import running_statistics
+from brax.training.agents.ppo import checkpoint as ppo_checkpoint
+from brax.training.agents.ppo import networks as ppo_networks
+import jax.numpy as jnp
+import ml_collections
+
+from amp_ppo.amp import features
+from amp_ppo.amp import losses
+from amp_ppo.motion import reference as reference_lib
+from amp_ppo.reliability import resume_state as resume_lib
+from amp_ppo.run import evaluation
+from amp_ppo.run import outputs
+
+CONFIG_FILE = 'config.json'
+CHECKPOINT_DIR = 'checkpoints'
+ROLLOUT_HTML = 'rollout.html'
+SYNTHETIC_REFERENCE = 'reference_synthetic.npz'
+_STAGING_DIR = '.incoming'
+
+
+class UnavailableEnvironmentError(RuntimeError):
+  """The config's environment needs a package that is not installed."""
+
+
+@dataclasses.dataclass
+class RunResult:
+  """What one run reports; `report` is what report.json holds."""
+  workdir: str
+  report: Dict[str, Any]
+  records: List[Dict[str, float]]
+
+
+# ------------------------------------------------------------ environment
+
+
+def make_env(env_config: ml_collections.ConfigDict
+            ) -> Tuple[envs.Env, Dict[str, Any]]:
+  """The raw environment and any extra `ppo.train` arguments it needs."""
+  kwargs = dict(env_config.get('kwargs', {}) or {})
+  if env_config.suite == 'brax':
+    return envs.get_environment(env_config.name, backend=env_config.backend,
+                                **kwargs), {}
+  if env_config.suite == 'playground':
+    return _make_playground_env(env_config.name, kwargs)
+  raise ValueError(f'unknown env.suite {env_config.suite!r}; use "brax" or '
+                   '"playground".')
+
+
+def _make_playground_env(name: str, overrides: Dict[str, Any]):
+  try:
+    from mujoco_playground import registry  # pylint: disable=g-import-not-at-top
+    from mujoco_playground import wrapper  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise UnavailableEnvironmentError(
+        f'the environment {name!r} comes from MuJoCo Playground, which is '
+        'not installed; install it with `pip install playground`, or pick a '
+        'Brax config such as amp_ppo/configs/ant.py.') from e
+  env = registry.load(name, config_overrides=overrides or None)
+  return env, {'wrap_env_fn': wrapper.wrap_for_brax_training}
+
+
+def load_feature_fn(spec: str,
+                    env: envs.Env) -> Optional[features.FeatureFn]:
+  """'package.module:factory' -> factory(env); '' -> None (the default)."""
+  if not spec:
+    return None
+  module_name, _, attribute = spec.partition(':')
+  if not attribute:
+    raise ValueError(f'feature_fn={spec!r}: write it as '
+                     '"package.module:factory", factory(env) -> feature fn.')
+  return getattr(importlib.import_module(module_name), attribute)(env)
+
+
+def policy_from_checkpoint(config: ml_collections.ConfigDict, env: envs.Env,
+                           step_dir: str, deterministic: bool = True):
+  """The inference function of a checkpoint's policy.
+
+  Builds the network from the run's config rather than with Brax's
+  `checkpoint.load_policy`, whose network config loader fails on the
+  default (None) kernel initialisers.
+  """
+  params = ppo_checkpoint.load(os.path.abspath(step_dir))  # Orbax: absolute
+  normalize = (running_statistics.normalize
+               if config.ppo.get('normalize_observations', False)
+               else lambda x, y: x)
+  network = network_factory(config.network)(
+      env.observation_size, env.action_size,
+      preprocess_observations_fn=normalize)
+  make_policy = ppo_networks.make_inference_fn(network)
+  return make_policy((params[0], params[1]), deterministic=deterministic)
+
+
+def network_factory(network_config: ml_collections.ConfigDict) -> Callable:
+  kwargs = {
+      name: tuple(value) if isinstance(value, (list, tuple)) else value
+      for name, value in network_config.to_dict().items()
+  }
+  return functools.partial(ppo_networks.make_ppo_networks, **kwargs)
+
+
+# -------------------------------------------------------------- reference
+
+
+def reference_paths(config: ml_collections.ConfigDict, env: envs.Env,
+                    workdir: str) -> List[str]:
+  """The config's reference files; makes the synthetic one if asked to."""
+  if config.reference != 'synthetic':
+    return [p.strip() for p in config.reference.split(',') if p.strip()]
+  path = os.path.join(workdir, SYNTHETIC_REFERENCE)
+  if not os.path.exists(path):
+    from amp_ppo.motion.demos import synthetic  # pylint: disable=g-import-not-at-top
+    logging.warning(
+        'reference=synthetic: recording a placeholder reference of open-loop '
+        'periodic actions into %s. It is not a meaningful style; give real '
+        'motion with --config.reference=path.npz.', path)
+    reference_lib.save_reference(path, **synthetic.periodic_reference(env))
+  return [path]
+
+
+# ------------------------------------------------------------ checkpoints
+
+
+def checkpoint_dir(workdir: str) -> str:
+  return os.path.join(workdir, CHECKPOINT_DIR)
+
+
+def _staging_dir(workdir: str) -> str:
+  return os.path.join(checkpoint_dir(workdir), _STAGING_DIR)
+
+
+def step_dirs(directory: str) -> List[Tuple[int, str]]:
+  """(step, path) of every `<step:012d>` directory, by increasing step."""
+  if not os.path.isdir(directory):
+    return []
+  found = [(int(name), os.path.join(directory, name))
+           for name in os.listdir(directory) if name.isdigit()]
+  return sorted(found)
+
+
+def latest_checkpoint(workdir: str) -> Optional[Tuple[int, str]]:
+  """(total step, step dir) of the newest published checkpoint, or None."""
+  found = step_dirs(checkpoint_dir(workdir))
+  return found[-1] if found else None
+
+
+def _is_complete(step_dir: str) -> bool:
+  # amp_ppo writes the resume file last, so it marks a finished save.
+  return os.path.exists(os.path.join(step_dir, resume_lib.RESUME_FILE))
+
+
+def _publish_checkpoints(workdir: str, step_offset: int) -> None:
+  """Moves complete staging step dirs to their total-step names."""
+  for step, path in step_dirs(_staging_dir(workdir)):
+    if not _is_complete(path):
+      continue
+    final = os.path.join(checkpoint_dir(workdir),
+                         f'{step + step_offset:012d}')
+    if os.path.exists(final):
+      shutil.rmtree(final)
+    os.replace(path, final)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Start:
+  """Where training starts: fresh, exactly resumed, or continued.
+
+  An unfinished run resumes exactly (optimiser, environments, keys and loop
+  position restored; Brax keeps counting steps). A finished run whose
+  num_timesteps was raised continues from its checkpoint's parameters and
+  AMP state (Brax's `restore_checkpoint_path`) for the remaining steps, with
+  a fresh PPO optimiser; its steps count on from `step_offset`.
+  """
+  step: int = 0  # total steps already trained
+  step_offset: int = 0  # added to the steps Brax reports
+  resume_path: Optional[str] = None
+  restore_path: Optional[str] = None
+
+
+def _start(workdir: str, resume_run: bool, total_steps: int,
+           printer: Callable[[str], None]) -> _Start:
+  """Call before this run's config.json replaces the previous run's."""
+  latest = latest_checkpoint(workdir) if resume_run else None
+  if resume_run and latest is None:
+    printer(f'--resume: no checkpoint in {workdir} yet; starting fresh.')
+  if latest is None:
+    return _Start()
+  step, path = latest
+  if step < load_run_config(workdir).ppo.num_timesteps:
+    printer(f'resuming the interrupted run exactly from {path} (step {step})')
+    return _Start(step=step, resume_path=path)
+  printer(f'continuing the finished run from {path} (step {step}) up to '
+          f'{total_steps} steps, with a fresh PPO optimiser')
+  return _Start(step=step, step_offset=step, restore_path=path)
+
+
+# --------------------------------------------------------------- training
+
+
+def _train_kwargs(config: ml_collections.ConfigDict, workdir: str,
+                  env: envs.Env, env_kwargs: Dict[str, Any], use_amp: bool,
+                  references: List[str], start: _Start) -> Dict[str, Any]:
+  ppo = config.ppo.to_dict()
+  if start.step_offset:
+    # Only the remaining steps, reported as often as in the whole run.
+    remaining = ppo['num_timesteps'] - start.step_offset
+    ppo['num_evals'] = max(2, math.ceil(
+        ppo.get('num_evals', 1) * remaining / ppo['num_timesteps']))
+    ppo['num_timesteps'] = remaining
+  kwargs = dict(environment=env,
+                network_factory=network_factory(config.network),
+                **env_kwargs, **ppo)
+  kwargs.update(save_checkpoint_path=_staging_dir(workdir),
+                save_resume_state=True,
+                resume_checkpoint_path=start.resume_path,
+                restore_checkpoint_path=start.restore_path)
+  if use_amp:
+    kwargs.update(amp_reference=references,
+                  amp_feature_fn=load_feature_fn(config.feature_fn, env),
+                  amp_info_feature_key=config.info_feature_key or None)
+    kwargs.update({f'amp_{name}': _plain(value)
+                   for name, value in config.amp.to_dict().items()})
+  return kwargs
+
+
+def _flat_style_reward(amp: ml_collections.ConfigDict) -> float:
+  """A tenth of the style reward a logit of 0 earns: below it, flat."""
+  at_zero = float(losses.reward_fn(amp.loss)(jnp.zeros(())))
+  return 0.1 * amp.style_reward_scale * at_zero
+
+
+def _plain(value):
+  return tuple(value) if isinstance(value, list) else value
+
+
+def _progress_fn(workdir: str, start: _Start, total_steps: int,
+                 log: outputs.MetricsLog,
+                 monitor: outputs.DiscriminatorMonitor,
+                 warnings: List[str], printer: Callable[[str], None]):
+  """Brax progress_fn: checkpoints, metrics, progress line, warnings."""
+  progress = outputs.ProgressPrinter(start.step, total_steps)
+
+  def progress_fn(local_step, metrics):
+    # Brax calls this right after it saved this step's checkpoint.
+    _publish_checkpoints(workdir, start.step_offset)
+    if local_step == 0 and start.step_offset:
+      return  # the restored policy's eval repeats the last one recorded
+    step = start.step_offset + int(local_step)
+    scalars = outputs.scalar_metrics(metrics)
+    log.write(step, scalars)
+    printer(progress.line(step, scalars))
+    warning = monitor.observe(step, scalars)
+    if warning:
+      logging.warning('AMP: %s', warning)
+      printer(f'WARNING: {warning}')
+      warnings.append(warning)
+
+  return progress_fn
+
+
+def _train(config, workdir, env, env_kwargs, use_amp, references, start,
+           printer):
+  """Trains what remains of the run; returns (policy, step, warnings)."""
+  total_steps = config.ppo.num_timesteps
+  if start.step >= total_steps and start.step_offset:
+    printer(f'already trained {start.step} of {total_steps} steps; raise '
+            '--config.ppo.num_timesteps to train longer. Evaluating only.')
+    return (policy_from_checkpoint(config, env, start.restore_path),
+            start.step, [])
+  shutil.rmtree(_staging_dir(workdir), ignore_errors=True)  # torn saves
+  log = outputs.MetricsLog(workdir)
+  warnings = []
+  monitor = outputs.DiscriminatorMonitor(
+      flat_style_reward=_flat_style_reward(config.amp),
+      **config.monitor.to_dict())
+  kwargs = _train_kwargs(config, workdir, env, env_kwargs, use_amp,
+                         references, start)
+  kwargs['progress_fn'] = _progress_fn(workdir, start, total_steps, log,
+                                       monitor, warnings, printer)
+  from amp_ppo import training  # pylint: disable=g-import-not-at-top
+  try:
+    make_policy, params, _ = training.train(**kwargs)
+  finally:
+    log.close()
+    _publish_checkpoints(workdir, start.step_offset)
+  latest = latest_checkpoint(workdir)
+  return (make_policy(params, deterministic=True),
+          latest[0] if latest else total_steps, warnings)
+
+
+# ------------------------------------------------------------- evaluation
+
+
+def _evaluate(config, env, references, policy) -> Dict[str, Any]:
+  feature_fn = load_feature_fn(config.feature_fn, env)
+  frame_fn, _ = features.frame_fn_for(env, feature_fn,
+                                      config.info_feature_key or None)
+  motion = evaluation.reference_frames(
+      env, reference_lib.load_reference(references), feature_fn)
+  windows = evaluation.reference_windows(
+      motion, config.amp.history_length, seed=config.evaluation.seed)
+  return evaluation.evaluate_policy(
+      env, policy, frame_fn, windows, num_envs=config.evaluation.num_envs,
+      num_steps=config.evaluation.num_steps, seed=config.evaluation.seed)
+
+
+def _render(env, rollout, workdir, printer) -> Optional[str]:
+  if not evaluation.can_render(env):
+    printer('rollout.html skipped: brax.io.html draws Brax systems only.')
+    return None
+  path = os.path.join(workdir, ROLLOUT_HTML)
+  evaluation.render_html(env, rollout, path)
+  return path
+
+
+# ---------------------------------------------------------------- the run
+
+
+def prepare_workdir(workdir: str, resume: bool, overwrite: bool) -> None:
+  """Creates the workdir; refuses to mix a new run into an old one."""
+  has_outputs = (latest_checkpoint(workdir) is not None or os.path.exists(
+      os.path.join(workdir, outputs.METRICS_FILE)))
+  if has_outputs and not resume:
+    if not overwrite:
+      raise FileExistsError(
+          f'{workdir} already holds a run; pass --resume to continue it, '
+          '--overwrite to start over, or choose another --workdir.')
+    shutil.rmtree(workdir)
+  os.makedirs(workdir, exist_ok=True)
+
+
+def run_experiment(config: ml_collections.ConfigDict, workdir: str, *,
+                   use_amp: bool = True, resume: bool = False,
+                   render: bool = True,
+                   baseline_records: Optional[List[Dict[str, float]]] = None,
+                   printer: Callable[[str], None] = print) -> RunResult:
+  """Trains (or resumes), evaluates and writes every output of one run."""
+  started = time.time()
+  workdir = os.path.abspath(workdir)  # Orbax takes absolute paths only.
+  os.makedirs(workdir, exist_ok=True)
+  start = _start(workdir, resume, config.ppo.num_timesteps, printer)
+  with open(os.path.join(workdir, CONFIG_FILE), 'w') as f:
+    f.write(config.to_json_best_effort(indent=2))
+  env, env_kwargs = make_env(config.env)
+  references = reference_paths(config, env, workdir)
+  policy, steps, warnings = _train(config, workdir, env, env_kwargs, use_amp,
+                                   references, start, printer)
+  printer('evaluating the final policy...')
+  result = _evaluate(config, env, references, policy)
+  rollout = result.pop('rollout')
+  rollout_html = _render(env, rollout, workdir, printer) if render else None
+  records = outputs.read_metrics(workdir)
+  outputs.plot_curves(records,
+                          os.path.join(workdir, outputs.CURVES_FILE),
+                          baseline=baseline_records or ())
+  report = _report(config, use_amp, steps, started, records, result,
+                   references, warnings, workdir, rollout_html)
+  outputs.write_json(os.path.join(workdir, outputs.REPORT_FILE),
+                         report)
+  return RunResult(workdir=workdir, report=report, records=records)
+
+
+def _report(config, use_amp, steps, started, records, result, references,
+            warnings, workdir, rollout_html) -> Dict[str, Any]:
+  last_eval = next((r for r in reversed(records)
+                    if outputs.RETURN_KEY in r), {})
+  latest = latest_checkpoint(workdir)
+  return {
+      'env': config.env.name,
+      'amp': use_amp,
+      'steps': steps,
+      'wall_time_seconds': round(time.time() - started, 1),
+      'final_return': result['episode_return'],
+      'final_episode_length': result['episode_length'],
+      'brax_eval_episode_reward': last_eval.get(outputs.RETURN_KEY),
+      'style_distance': result['style_distance'],
+      'style_metric': (
+          'sliced 2-Wasserstein distance between feature windows of '
+          f'{config.evaluation.num_envs} deterministic rollouts and of the '
+          'reference, both normalised by the reference mean/std (0 = same '
+          'distribution)'),
+      'num_policy_windows': result['num_policy_windows'],
+      'reference': references,
+      'checkpoint': latest[1] if latest else None,
+      'rollout_html': rollout_html,
+      'discriminator_warnings': warnings,
+  }
+
+
+def load_run_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a workdir's run was started with (from config.json)."""
+  with open(os.path.join(workdir, CONFIG_FILE)) as f:
+    return ml_collections.ConfigDict(json.load(f))

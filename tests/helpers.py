@@ -1,0 +1,89 @@
+"""Helpers shared by the tests: tiny environments whose AMP features expose
+what the trainer did, and one process-wide count of XLA lowerings."""
+
+from brax import envs
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from amp_ppo.motion import reference
+
+# Episodes of the counter env end after this many steps plus 0..3, depending
+# on the episode's id, so environments fall out of step with each other.
+_BASE_EPISODE_LENGTH = 5
+
+
+@flax.struct.dataclass
+class CounterPhysics:
+  q: jax.Array   # [step in episode, episode id]
+  qd: jax.Array  # [2], unused
+
+
+class CounterEnv(envs.Env):
+  """A 'physics' state that counts steps within an episode.
+
+  Features (q) are (step, episode id): a window whose frames do not count up
+  by one within a single episode id has joined two episodes or taken a frame
+  after a reset. Rewards favour action 0, so PPO has something to learn.
+  """
+
+  dt = 0.05
+
+  def reset(self, rng: jax.Array) -> envs.State:
+    episode = jax.random.randint(rng, (), 0, 1000).astype(jnp.float32)
+    physics = CounterPhysics(q=jnp.stack([0.0, episode]), qd=jnp.zeros(2))
+    return envs.State(pipeline_state=physics, obs=physics.q,
+                      reward=jnp.zeros(()), done=jnp.zeros(()), metrics={},
+                      info={'counter_features': physics.q})
+
+  def step(self, state: envs.State, action: jax.Array) -> envs.State:
+    step, episode = state.pipeline_state.q
+    q = jnp.stack([step + 1, episode])
+    physics = CounterPhysics(q=q, qd=state.pipeline_state.qd)
+    done = (q[0] >= _BASE_EPISODE_LENGTH + episode % 4).astype(jnp.float32)
+    reward = 1.0 - jnp.mean(jnp.square(action))
+    info = {**state.info, 'counter_features': q}
+    return state.replace(pipeline_state=physics, obs=q, reward=reward,
+                         done=done, info=info)
+
+  @property
+  def observation_size(self) -> int:
+    return 2
+
+  @property
+  def action_size(self) -> int:
+    return 1
+
+  @property
+  def backend(self) -> str:
+    return 'counter'
+
+
+def counter_features(q: jax.Array, qd: jax.Array) -> jax.Array:
+  del qd
+  return q
+
+
+def write_counter_reference(path: str) -> str:
+  """A features-only reference for CounterEnv: steps 0..11 of episode 0."""
+  steps = np.arange(12, dtype=np.float32)
+  frames = np.stack([steps, np.zeros_like(steps)], axis=1)  # (step, ep 0)
+  reference.save_reference(path, fps=1 / CounterEnv.dt, features=frames)
+  return path
+
+
+class LoweringCounter:
+  """Counts XLA lowerings (each one is a compilation or a cache lookup)."""
+
+  def __init__(self):
+    self.count = 0
+    jax.monitoring.register_event_duration_secs_listener(self._on_event)
+
+  def _on_event(self, name, *unused_args, **unused_kwargs):
+    if 'jaxpr_to_mlir_module' in name:
+      self.count += 1
+
+
+# Tests compare counts before and after, so one listener serves them all.
+LOWERINGS = LoweringCounter()

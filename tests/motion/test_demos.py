@@ -1,0 +1,49 @@
+"""The bundled reference motions and the scripted controllers behind them."""
+
+import numpy as np
+import pytest
+
+from amp_ppo.motion.demos import ant_gait
+from amp_ppo.motion.demos import cartpole_sway
+from amp_ppo.motion import reference
+
+
+@pytest.mark.parametrize('demo', [cartpole_sway, ant_gait],
+                         ids=['cartpole_sway', 'ant_gait'])
+def test_bundled_reference_fits_its_environment(demo):
+  env = demo.make_env()
+  motion = reference.load_reference(demo.BUNDLED_REFERENCE)
+  assert len(motion.clips) == 4
+  for clip in motion.clips:
+    assert clip.fps == pytest.approx(1.0 / float(env.dt))
+    assert clip.qpos.shape[1] == env.sys.q_size()
+    assert clip.qvel.shape[1] == env.sys.qd_size()
+    assert np.isfinite(clip.qpos).all() and np.isfinite(clip.qvel).all()
+
+
+def test_bundled_cartpole_reference_sways_without_dropping_the_pole():
+  motion = reference.load_reference(cartpole_sway.BUNDLED_REFERENCE)
+  for clip in motion.clips:
+    cart, pole = clip.qpos[:, 0], clip.qpos[:, 1]
+    amplitude = cartpole_sway.SwayStyle().amplitude
+    assert cart.max() > 0.9 * amplitude and cart.min() < -0.9 * amplitude
+    assert np.abs(pole).max() < 0.2  # the environment ends episodes at 0.2
+
+
+def test_bundled_ant_reference_walks_forward_upright():
+  motion = reference.load_reference(ant_gait.BUNDLED_REFERENCE)
+  for clip in motion.clips:
+    seconds = len(clip.qpos) / clip.fps
+    advance = clip.qpos[-1, 0] - clip.qpos[0, 0]
+    assert advance / seconds > 0.15  # m/s along +x
+    height = clip.qpos[:, 2]
+    assert (height > 0.2).all() and (height < 1.0).all()  # ant's healthy range
+
+
+def test_ant_expert_walks_forward_from_every_reset_state():
+  expert = ant_gait.expert_performance(num_steps=200, num_episodes=8,
+                                       seed=123)
+  assert (expert['episode_length'] == 200).all()  # none fell
+  assert (expert['forward_distance'] > 1.0).all()  # 10 s, each episode
+  # The forward reward, summed, is the distance over the control step.
+  assert expert['episode_return'].mean() > 0

@@ -1,0 +1,193 @@
+"""End-to-end tests of `python -m amp_ppo.main` and `amp_ppo.motion.record`.
+
+One tiny run of the default demo's `smoke` preset is shared by the tests of
+this module; it takes about a minute and a half on two cores, nearly all of
+it compilation. The PPO-only baseline is the same code path with the AMP
+arguments left out (checked on the trainer's arguments), so it is not run
+again here.
+"""
+
+import json
+import os
+import sys
+
+from absl import flags
+import jax
+from ml_collections import config_flags
+import numpy as np
+import pytest
+
+from amp_ppo.configs import default
+from amp_ppo import main
+from amp_ppo.motion import record
+from amp_ppo.motion import reference
+from amp_ppo.run import evaluation
+from amp_ppo.run import experiment
+from amp_ppo.run import outputs
+
+_REPLAY_FILL = 'training/amp/replay_fill'
+
+
+def _parse_config(monkeypatch, *overrides):
+  argv = ['main', f'--config={main._DEFAULT_CONFIG}:smoke', *overrides]
+  # ml_collections reads the override flags from sys.argv itself.
+  monkeypatch.setattr(sys, 'argv', argv)
+  flag_values = flags.FlagValues()
+  config_flags.DEFINE_config_file('config', main._DEFAULT_CONFIG,
+                                  flag_values=flag_values)
+  flag_values(argv)
+  return flag_values.config
+
+
+@pytest.fixture(scope='module')
+def smoke_run(tmp_path_factory):
+  root = tmp_path_factory.mktemp('run')
+  previous = os.getcwd()
+  os.chdir(root)
+  try:
+    # A relative workdir, like the default amp_runs/<config>.
+    report = main.run(default.get_config('smoke'), 'demo', resume=False,
+                      overwrite=False, baseline=False, render=True)
+  finally:
+    os.chdir(previous)
+  return str(root / 'demo'), report
+
+
+def test_command_line_overrides_reach_the_trainer(monkeypatch):
+  config = _parse_config(monkeypatch, '--config.amp.style_weight=0.7',
+                         '--config.amp.disc_hidden_layer_sizes=(8, 4)',
+                         '--config.amp.disc_num_minibatches=3',
+                         '--config.ppo.learning_rate=0.01')
+  env, env_kwargs = experiment.make_env(config.env)
+  kwargs = experiment._train_kwargs(config, '/unused', env, env_kwargs, True,
+                                    ['ref.npz'], experiment._Start())
+  assert kwargs['amp_style_weight'] == 0.7
+  assert kwargs['amp_disc_hidden_layer_sizes'] == (8, 4)
+  assert kwargs['amp_disc_num_minibatches'] == 3
+  assert kwargs['learning_rate'] == 0.01
+  assert kwargs['num_timesteps'] == config.ppo.num_timesteps
+  assert kwargs['amp_reference'] == ['ref.npz']
+
+
+def test_baseline_kwargs_have_no_amp_arguments(monkeypatch):
+  config = _parse_config(monkeypatch)
+  env, env_kwargs = experiment.make_env(config.env)
+  kwargs = experiment._train_kwargs(config, '/unused', env, env_kwargs, False,
+                                    ['ref.npz'], experiment._Start())
+  assert not [name for name in kwargs if name.startswith('amp_')]
+
+
+def test_default_workdir_is_named_after_config_and_preset():
+  assert main.default_workdir('a/b/default.py') == os.path.join(
+      'amp_runs', 'default')
+  assert main.default_workdir('ant.py:smoke') == os.path.join(
+      'amp_runs', 'ant-smoke')
+
+
+def test_every_output_is_written(smoke_run):
+  workdir, _ = smoke_run
+  for name in ('metrics.jsonl', 'curves.png', 'rollout.html', 'report.json',
+               'config.json'):
+    assert os.path.getsize(os.path.join(workdir, name)) > 0, name
+  assert any(n.startswith('events.out.tfevents')
+             for n in os.listdir(os.path.join(workdir, 'tensorboard')))
+  step, step_dir = experiment.latest_checkpoint(workdir)
+  assert step >= default.get_config('smoke').ppo.num_timesteps
+  assert os.path.exists(os.path.join(step_dir, 'amp_state.msgpack'))
+  assert os.path.exists(os.path.join(step_dir, 'ppo_network_config.json'))
+  with open(os.path.join(workdir, 'rollout.html')) as f:
+    assert 'brax-viewer' in f.read()
+  with open(os.path.join(workdir, 'curves.png'), 'rb') as f:
+    assert f.read(4) == b'\x89PNG'
+
+
+def test_metrics_hold_progress_and_amp_health(smoke_run):
+  workdir, _ = smoke_run
+  records = outputs.read_metrics(workdir)
+  assert [r['step'] for r in records] == sorted(r['step'] for r in records)
+  last = records[-1]
+  for key in ('eval/episode_reward', 'training/sps', _REPLAY_FILL,
+              'training/amp/accuracy_reference',
+              'training/amp/style_reward_mean'):
+    assert np.isfinite(last[key]), key
+
+
+def test_report_has_return_and_style_distance(smoke_run):
+  workdir, report = smoke_run
+  with open(os.path.join(workdir, 'report.json')) as f:
+    on_disk = json.load(f)
+  assert on_disk == json.loads(json.dumps(report))
+  assert report['amp'] is True
+  assert report['final_return'] > 0
+  assert 0 < report['style_distance'] < 100
+  assert report['total_wall_time_seconds'] > 0
+
+
+def test_summary_prints_both_style_distances():
+  report = {'env': 'e', 'steps': 2_000_000, 'wall_time_seconds': 200,
+            'final_return': 250.0, 'style_distance': 0.5,
+            'baseline': {'final_return': 249.0, 'style_distance': 1.25}}
+  summary = main.summary(report)
+  assert 'final return: AMP 250.0 | PPO only 249.0' in summary
+  assert 'AMP 0.500 | PPO only 1.250' in summary
+
+
+def test_a_second_run_without_resume_is_refused(smoke_run):
+  workdir, _ = smoke_run
+  with pytest.raises(FileExistsError, match='--resume'):
+    experiment.prepare_workdir(workdir, resume=False, overwrite=False)
+
+
+def test_record_writes_a_reference_matching_a_rollout(smoke_run, tmp_path):
+  workdir, _ = smoke_run
+  out = str(tmp_path / 'recorded.npz')
+  checkpoint = record.record_from_workdir(workdir, out, num_clips=2,
+                                          num_steps=16, seed=3)
+  motion = reference.load_reference(out)
+  env, _ = experiment.make_env(experiment.load_run_config(workdir).env)
+  assert motion.clips[0].fps == pytest.approx(1 / env.dt)
+  # The same policy, seed and environment, rolled out independently.
+  policy = experiment.policy_from_checkpoint(
+      experiment.load_run_config(workdir), env, checkpoint)
+  rollout = evaluation.policy_rollout(
+      env, policy, lambda state: state.pipeline_state.q,
+      jax.random.PRNGKey(3), 2, 16)
+  # Each episode up to (not including) its terminal frame; a clip needs 2.
+  expected = [frames[alive & ~done] for frames, alive, done in zip(
+      rollout.frames, rollout.alive, rollout.done)]
+  expected = [frames for frames in expected if len(frames) >= 2]
+  assert expected and len(motion.clips) == len(expected)
+  for clip, frames in zip(motion.clips, expected):
+    np.testing.assert_allclose(clip.qpos, frames, atol=1e-6)
+
+
+def test_resume_continues_steps_and_amp_state(smoke_run):
+  workdir, _ = smoke_run
+  before = outputs.read_metrics(workdir)
+  first_step, _ = experiment.latest_checkpoint(workdir)
+  config = default.get_config('smoke')
+  config.ppo.num_timesteps = 2 * first_step
+  result = experiment.run_experiment(config, workdir, resume=True,
+                                     render=False, printer=lambda _: None)
+  step, step_dir = experiment.latest_checkpoint(workdir)
+  assert step > first_step
+  assert result.report['steps'] == step
+  after = outputs.read_metrics(workdir)[len(before):]
+  assert after and all(r['step'] > first_step for r in after)
+  # The replay buffer kept filling: the discriminator's state was restored.
+  assert after[0][_REPLAY_FILL] > before[-1][_REPLAY_FILL]
+  assert os.path.exists(os.path.join(step_dir, 'amp_state.msgpack'))
+
+
+def test_library_info_lines_are_filtered_but_amp_ppo_and_warnings_pass():
+  import logging  # pylint: disable=g-import-not-at-top
+  from amp_ppo.amp import build  # pylint: disable=g-import-not-at-top
+  from brax_ppo_vendored import train as vendored  # pylint: disable=g-import-not-at-top
+  keep = main._AmpPpoInfoOnly().filter
+
+  def record(level, path):
+    return logging.LogRecord('absl', level, path, 1, 'message', (), None)
+
+  assert keep(record(logging.INFO, build.__file__))
+  assert not keep(record(logging.INFO, vendored.__file__))  # metrics dicts
+  assert keep(record(logging.WARNING, vendored.__file__))
