@@ -26,23 +26,6 @@ def fsync_directory(directory: str) -> None:
     os.close(fd)
 
 
-def fsync_tree(directory: str) -> None:
-  """Fsyncs every file and directory below `directory` (and itself).
-
-  Called before a checkpoint's completion marker is written, so that files
-  written by other libraries (Brax's orbax files) are on disk before the
-  marker that declares them complete.
-  """
-  for root, _, files in os.walk(directory):
-    for name in files:
-      fd = os.open(os.path.join(root, name), os.O_RDONLY)
-      try:
-        os.fsync(fd)
-      finally:
-        os.close(fd)
-    fsync_directory(root)
-
-
 def atomic_write(path: str, write: Callable[[BinaryIO], None],
                  mode: Optional[int] = None) -> None:
   """Calls `write(file)` on a temp file, then renames it over `path`.

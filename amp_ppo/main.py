@@ -7,7 +7,8 @@ r"""Runs an AMP experiment from a config; with no flags, the default demo.
 
 Writes into --workdir: metrics.jsonl, TensorBoard events (tensorboard/),
 curves.png, rollout.html (the final policy, Brax's HTML viewer),
-checkpoints/<step>/ (Brax's checkpoint plus amp_state.msgpack), config.json
+checkpoints/<step>/ (Brax's checkpoint plus amp_state/ and resume_state/),
+config.json
 and report.json (final return and style distance to the reference). With
 --baseline (the default demo turns it on) a PPO-only run of the same config
 goes to <workdir>/baseline and both style distances are printed.

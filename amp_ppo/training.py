@@ -15,11 +15,14 @@ Reliability arguments (keyword-only; amp_ppo extensions, with or without AMP):
     result is bit for bit that of an uninterrupted run. Not combinable with
     `restore_params` or `restore_checkpoint_path`.
   save_resume_state: write the full training state (PPO optimiser, env
-    states, PRNG keys, loop position; the AMP state is in amp_state.msgpack)
-    into every checkpoint as `resume_state.msgpack`, written last and
-    atomically, so that it marks the step directory complete. Default: on
-    with AMP or when resuming (and save_checkpoint_path is given), off for
+    states, PRNG keys, loop position; the AMP state is in `amp_state/`) into
+    every checkpoint as `resume_state/`, saved with orbax last, so that it
+    marks the step directory complete. Default: on with AMP, when resuming
+    or with keep_checkpoints (and save_checkpoint_path is given), off for
     plain PPO, whose checkpoints then stay exactly Brax's.
+  keep_checkpoints: keep only the newest N complete checkpoints; older ones
+    are deleted once a new one is complete. Default None: keep all, as Brax
+    does.
   check_finite: stop with `amp_ppo.NonFiniteError` (a FloatingPointError)
     naming the quantity and the environment steps as soon as a loss, a
     gradient norm or a reward becomes NaN or inf; the epoch's checkpoint is
@@ -28,7 +31,7 @@ Reliability arguments (keyword-only; amp_ppo extensions, with or without AMP):
     on with AMP, off for plain PPO (whose metrics then stay exactly Brax's).
 
 AMP arguments (all keyword-only):
-  amp_reference: path, list of paths or `amp_ppo.motion.reference.ReferenceMotion`;
+  amp_reference: path, list of paths or `amp_ppo.motion.ReferenceMotion`;
     AMP is on exactly when this is given.
   amp_feature_fn: physics state -> feature vector [F]; used for both the
     reference frames and the policy's states. Default:
@@ -44,11 +47,13 @@ AMP arguments (all keyword-only):
 import dataclasses
 import importlib.metadata
 import inspect
+import os
 
 import jax
 
 from amp_ppo.amp import config as amp_config
-from amp_ppo.motion import reference as reference_lib
+from amp_ppo import motion as motion_lib
+from amp_ppo.reliability import checkpoint
 from amp_ppo.reliability import hooks as reliability_hooks
 from amp_ppo.reliability import resume_state
 from brax_ppo_vendored import train as _vendored
@@ -56,7 +61,8 @@ from brax_ppo_vendored import train as _vendored
 # Parameters of the vendored trainer that are amp_ppo's own plumbing rather
 # than Brax's public interface.
 _INTERNAL_PARAMETERS = ('amp', 'reliability')
-_EXTENSIONS = ('resume_checkpoint_path', 'save_resume_state', 'check_finite')
+_EXTENSIONS = ('resume_checkpoint_path', 'save_resume_state', 'check_finite',
+               'keep_checkpoints')
 _SETTING_PREFIX = 'amp_'
 _AMP_INPUTS = ('amp_reference', 'amp_feature_fn', 'amp_info_feature_key')
 _AMP_SETTINGS = {
@@ -65,7 +71,8 @@ _AMP_SETTINGS = {
 }
 
 # Arguments that do not change what is trained (callbacks, paths, evaluation
-# only) and so may differ between a run and its resumption.
+# only, checkpoint retention) and so may differ between a run and its
+# resumption.
 _NOT_FINGERPRINTED = (
     'progress_fn', 'policy_params_fn', 'save_checkpoint_path',
     'restore_checkpoint_path', 'restore_params', 'run_evals', 'num_eval_envs',
@@ -117,16 +124,19 @@ def train(*args, **kwargs):
         f'AMP arguments {sorted(given_amp_arguments)} were given without '
         'amp_reference; AMP is on only with a reference motion. Pass '
         'amp_reference=path/to/reference.npz, or drop those arguments.')
-  check_finite, save_state, resume_path = _reliability_settings(
+  check_finite, save_state, resume_path, keep = _reliability_settings(
       amp_on, brax_arguments, **extensions)
   if not (amp_on or check_finite or save_state or resume_path):
     return _vendored.train(**brax_arguments)  # Exactly Brax PPO.
 
   amp, motion = None, None
   if amp_on:  # Loaded (and checked) first: a bad file fails before anything.
-    motion = reference_lib.load_reference(amp_arguments['amp_reference'])
+    motion = motion_lib.load_reference(amp_arguments['amp_reference'])
+    if brax_arguments['restore_checkpoint_path'] is not None:
+      checkpoint.check_layout(os.fspath(
+          brax_arguments['restore_checkpoint_path']))
   reliability = _reliability(all_arguments, brax_arguments, motion,
-                             check_finite, save_state, resume_path)
+                             check_finite, save_state, resume_path, keep)
   if amp_on:
     from amp_ppo.amp import build  # pylint: disable=g-import-not-at-top
 
@@ -142,38 +152,57 @@ def train(*args, **kwargs):
         info_feature_key=amp_arguments['amp_info_feature_key'],
         ppo_num_minibatches=brax_arguments['num_minibatches'],
         seed=brax_arguments['seed'],
-        wrap_env=brax_arguments['wrap_env'])
+        wrap_env=brax_arguments['wrap_env'],
+        action_repeat=brax_arguments['action_repeat'])
   return _vendored.train(**brax_arguments, amp=amp, reliability=reliability)
 
 
 def _reliability_settings(amp_on, brax_arguments, resume_checkpoint_path,
-                          save_resume_state, check_finite):
-  """(check_finite, save_resume_state, resume path) with defaults resolved."""
+                          save_resume_state, check_finite, keep_checkpoints):
+  """(check_finite, save_resume_state, resume path, keep_checkpoints).
+
+  Defaults resolved and every value checked, before anything compiles.
+  """
   for name, value in (('save_resume_state', save_resume_state),
                       ('check_finite', check_finite)):
     if value is not None and not isinstance(value, bool):
       raise ValueError(f'{name}={value!r}: pass True, False or None (the '
                        'default: on with AMP, off for plain PPO).')
+  keeping = keep_checkpoints is not None
+  if keeping and (isinstance(keep_checkpoints, bool) or
+                  not isinstance(keep_checkpoints, int) or
+                  keep_checkpoints < 1):
+    raise ValueError(f'keep_checkpoints={keep_checkpoints!r}: pass a '
+                     'positive int (how many complete checkpoints to keep), '
+                     'or None to keep all.')
+  has_path = brax_arguments['save_checkpoint_path'] is not None
+  if keeping and not has_path:
+    raise ValueError('keep_checkpoints needs save_checkpoint_path, whose step '
+                     'directories it deletes.')
+  if keeping and save_resume_state is False:
+    raise ValueError('keep_checkpoints needs the resume state, which marks a '
+                     'checkpoint complete; drop save_resume_state=False.')
   resuming = resume_checkpoint_path is not None
   if check_finite is None:
     check_finite = amp_on
   save_state = save_resume_state
   if save_state is None:
-    save_state = (amp_on or resuming) and (
-        brax_arguments['save_checkpoint_path'] is not None)
-  if save_state and brax_arguments['save_checkpoint_path'] is None:
+    save_state = (amp_on or resuming or keeping) and has_path
+  if save_state and not has_path:
     raise ValueError('save_resume_state=True needs save_checkpoint_path: the '
                      'resume state is written into its step directories.')
   if jax.process_count() > 1 and (resuming or save_state):
-    if resuming or save_resume_state:
-      raise ValueError('resume_checkpoint_path and save_resume_state support '
-                       'single-process training only.')
+    if resuming or save_resume_state or keeping:
+      raise ValueError('resume_checkpoint_path, save_resume_state and '
+                       'keep_checkpoints support single-process training '
+                       'only.')
     save_state = False
-  return check_finite, save_state, resume_checkpoint_path
+  return check_finite, save_state, resume_checkpoint_path, keep_checkpoints
 
 
 def _reliability(all_arguments, brax_arguments, motion, check_finite,
-                 save_state, resume_path) -> reliability_hooks.Reliability:
+                 save_state, resume_path,
+                 keep_checkpoints) -> reliability_hooks.Reliability:
   """The run's Reliability; checks a resume against this run up front.
 
   Runs before anything compiles.
@@ -185,6 +214,7 @@ def _reliability(all_arguments, brax_arguments, motion, check_finite,
     check_finite: resolved setting.
     save_state: resolved setting.
     resume_path: resume_checkpoint_path.
+    keep_checkpoints: resolved setting.
 
   Returns:
     The Reliability to pass to the vendored trainer.
@@ -207,7 +237,7 @@ def _reliability(all_arguments, brax_arguments, motion, check_finite,
       check_finite=check_finite, save_state=save_state,
       fingerprint=fingerprint, versions=versions,
       eval_pending=brax_arguments['num_evals'] > 0 and
-      brax_arguments['run_evals'])
+      brax_arguments['run_evals'], keep_checkpoints=keep_checkpoints)
   if resume_path is not None:
     result.prepare_resume(resume_path)
     for name in ('restore_checkpoint_path', 'restore_params'):

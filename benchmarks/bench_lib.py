@@ -2,9 +2,9 @@
 
 - `record_reference`: a short reference motion made by the environment
   itself under a scripted periodic joint-angle controller, saved with
-  `amp_ppo.motion.reference.save_reference`.
-- `ppo_arguments`: Brax's published PPO hyperparameters for ant, with the
-  sizes the benchmarks vary.
+  `amp_ppo.motion.save_reference`.
+- `ppo_arguments`: the PPO settings and networks of amp_ppo/configs/ant.py
+  (Brax's published ant hyperparameters), with the sizes the benchmarks vary.
 - `run_interleaved`: trains several variants (AMP off, AMP on, ...) in one
   process, one thread each, taking turns epoch by epoch (off, on, off, on,
   ...), so that load from other jobs on a shared machine hits every variant
@@ -16,7 +16,6 @@ Importing this module imports JAX: set XLA_FLAGS before importing it.
 """
 
 import dataclasses
-import functools
 import math
 import os
 import platform
@@ -38,26 +37,6 @@ _COMPILE_EVENTS = (
     '/jax/core/compile/jaxpr_to_mlir_module_duration',
     '/jax/core/compile/backend_compile_duration',
 )
-
-# Brax's published ant hyperparameters (Brax training colab), except the
-# sizes, which are flags of the benchmarks.
-ANT_PPO = dict(
-    episode_length=1000,
-    normalize_observations=True,
-    action_repeat=1,
-    unroll_length=5,
-    num_minibatches=32,
-    num_updates_per_batch=4,
-    discounting=0.97,
-    learning_rate=3e-4,
-    entropy_cost=1e-2,
-    reward_scaling=10.0,
-    seed=1,
-)
-
-# Brax's default PPO networks, spelled out: policy (32,)*4, value (256,)*5.
-POLICY_HIDDEN = (32,) * 4
-VALUE_HIDDEN = (256,) * 5
 
 # Phases of a run, for attributing compilations.
 _PHASES = ('setup', 'first epoch', 'steady', 'end')
@@ -97,7 +76,7 @@ def record_reference(env, path: str, num_steps: int = 400,
   """
   # Imported here: amp_ppo imports Brax's trainer, which the callers of the
   # other helpers may not need.
-  from amp_ppo.motion import reference  # pylint: disable=g-import-not-at-top
+  from amp_ppo import motion as motion_lib  # pylint: disable=g-import-not-at-top
 
   system = env.sys
   q_id = np.asarray(system.actuator.q_id)
@@ -138,12 +117,19 @@ def record_reference(env, path: str, num_steps: int = 400,
   ended = np.flatnonzero(done)
   frames = num_steps + 1 if ended.size == 0 else int(ended[0]) + 2
   fps = 1.0 / float(env.dt)
-  reference.save_reference(path, fps=fps, qpos=q[:frames], qvel=qd[:frames])
+  motion_lib.save_reference(path, fps=fps, qpos=q[:frames], qvel=qd[:frames])
   return dict(frames=frames, seconds=(frames - 1) / fps, fps=fps,
               ended_early=bool(ended.size))
 
 
 # ---------------------------------------------------------- configuration
+
+
+def ant_config():
+  """amp_ppo/configs/ant.py's GPU config, the source of the PPO settings."""
+  # Imported here so that callers control when JAX and Brax are imported.
+  from amp_ppo.configs import ant  # pylint: disable=g-import-not-at-top
+  return ant.get_config()
 
 
 def ppo_arguments(num_envs: int, batch_size: int, steps_per_epoch: int,
@@ -152,21 +138,24 @@ def ppo_arguments(num_envs: int, batch_size: int, steps_per_epoch: int,
                   ) -> Dict[str, Any]:
   """Keyword arguments of `amp_ppo.train` for `epochs` timed epochs.
 
+  Settings not given here come from `ant_config()`: its `ppo` section and its
+  policy and value networks.
+
   Args:
     num_envs: parallel environments (over all devices).
     batch_size: Brax's batch_size (trajectories per PPO minibatch).
     steps_per_epoch: PPO training steps (rollout + update) per epoch.
     epochs: training epochs, the compiling first one included.
     devices: max_devices_per_host (None: all local devices).
-    overrides: replace any of Brax's ant hyperparameters.
+    overrides: replace any of the ant config's PPO settings.
 
   Returns:
     The arguments, without environment and callbacks.
   """
-  # Imported here so that callers control when Brax's trainer is imported.
-  from brax.training.agents.ppo import networks as ppo_networks  # pylint: disable=g-import-not-at-top
+  from amp_ppo.run import experiment  # pylint: disable=g-import-not-at-top
 
-  args = dict(ANT_PPO, **(overrides or {}))
+  config = ant_config()
+  args = dict(config.ppo.to_dict(), **(overrides or {}))
   env_steps = env_steps_per_training_step(args, batch_size)
   args.update(
       num_envs=num_envs,
@@ -175,10 +164,7 @@ def ppo_arguments(num_envs: int, batch_size: int, steps_per_epoch: int,
       num_evals=epochs + 1,  # Brax trains num_evals - 1 epochs.
       run_evals=False,       # Training throughput only.
       max_devices_per_host=devices,
-      network_factory=functools.partial(
-          ppo_networks.make_ppo_networks,
-          policy_hidden_layer_sizes=POLICY_HIDDEN,
-          value_hidden_layer_sizes=VALUE_HIDDEN),
+      network_factory=experiment.network_factory(config.network),
   )
   return args
 

@@ -75,7 +75,7 @@ def main(argv=None) -> int:
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   import bench_lib  # pylint: disable=g-import-not-at-top
   from amp_ppo.run import experiment  # pylint: disable=g-import-not-at-top
-  from amp_ppo.motion import reference  # pylint: disable=g-import-not-at-top
+  from amp_ppo import motion as motion_lib  # pylint: disable=g-import-not-at-top
   from amp_ppo.configs import ant  # pylint: disable=g-import-not-at-top
   from amp_ppo.motion.demos import ant_gait  # pylint: disable=g-import-not-at-top
 
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
 
   print('recording the expert\'s reference motion...', flush=True)
   reference_path = os.path.join(workdir, 'expert_gait.npz')
-  reference.save_reference(reference_path, **ant_gait.record_reference())
+  motion_lib.save_reference(reference_path, **ant_gait.record_reference())
   config.reference = reference_path
 
   print(f'training AMP alone (task_weight 0) for {args.num_timesteps} steps '

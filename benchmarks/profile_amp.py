@@ -34,10 +34,7 @@ DEFAULT_DISC = '1024x512/None,1024x512/4,256x256/None,256x256/4'
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-  parser = argparse.ArgumentParser(
-      description=__doc__.split('\n\n')[0],
-      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-  throughput.add_training_flags(parser)
+  parser = throughput.training_parser(__doc__)
   parser.add_argument('--disc', default=DEFAULT_DISC,
                       help='comma-separated LAYERS/STEPS discriminator '
                       'settings: hidden sizes and disc_num_minibatches '
@@ -110,13 +107,14 @@ def build_pieces(args, environment, reference_path, ppo_args):
     return build.build_amp(
         environment=environment, config=config, reference=reference_path,
         feature_fn=None, info_feature_key=None,
-        ppo_num_minibatches=args.num_minibatches, seed=ppo_args['seed'],
+        ppo_num_minibatches=ppo_args['num_minibatches'],
+        seed=ppo_args['seed'],
         wrap_env=True)
 
   num_envs = args.num_envs
-  unrolls = args.batch_size * args.num_minibatches // num_envs
-  env_steps = unrolls * args.unroll_length
-  trajectories = args.batch_size * args.num_minibatches
+  unroll_length = ppo_args['unroll_length']
+  trajectories = args.batch_size * ppo_args['num_minibatches']
+  env_steps = trajectories // num_envs * unroll_length
   pieces = []
 
   # Rollout of one training step, without and with the feature recorder.
@@ -135,7 +133,7 @@ def build_pieces(args, environment, reference_path, ppo_args):
         next_state = wrapped.step(carry, action)
         out = (next_state.obs, next_state.reward)
         if with_window:
-          out += (next_state.info[features.WINDOW_KEY],)
+          out += (next_state.info[feature_windows.WINDOW_KEY],)
         return next_state, out
 
       _, outputs = jax.lax.scan(step, state,
@@ -152,14 +150,14 @@ def build_pieces(args, environment, reference_path, ppo_args):
 
   # Rollout windows [B, T, H, F], sampled from the reference.
   windows = amp.reference.sample(
-      key, trajectories * args.unroll_length,
+      key, trajectories * unroll_length,
       amp.config.history_length).reshape(
-          (trajectories, args.unroll_length) + amp.window_shape)
-  zeros = jnp.zeros((trajectories, args.unroll_length), jnp.float32)
+          (trajectories, unroll_length) + amp.window_shape)
+  zeros = jnp.zeros((trajectories, unroll_length), jnp.float32)
   data = types.Transition(
       observation=zeros[..., None], action=zeros[..., None], reward=zeros,
       discount=zeros, next_observation=zeros[..., None],
-      extras={'state_extras': {features.WINDOW_KEY: windows},
+      extras={'state_extras': {feature_windows.WINDOW_KEY: windows},
               'policy_extras': {}})
 
   reward_done = set()
@@ -229,7 +227,7 @@ def main(argv=None) -> int:
   with tempfile.TemporaryDirectory(prefix='amp_profile_') as workdir:
     environment, reference_path, ppo_args = throughput.prepare(args,
                                                                workdir)
-    config = throughput.describe_config(args)
+    config = throughput.describe_config(args, ppo_args)
     print('config: ' + config.rsplit(';', 1)[0])
     pieces, env_steps, trajectories = build_pieces(args, environment,
                                                    reference_path, ppo_args)
@@ -245,8 +243,8 @@ def main(argv=None) -> int:
   print()
   print(f'AMP pieces per PPO training step ({config.rsplit(";", 1)[0]}; '
         f'{env_steps} rollout steps of {args.num_envs} envs, '
-        f'{trajectories * args.unroll_length} windows scored); medians of '
-        f'{args.rounds} rounds:')
+        f'{trajectories * ppo_args["unroll_length"]} windows scored); '
+        f'medians of {args.rounds} rounds:')
   print()
   print(bench_lib.markdown_table(
       ['piece', 'median s', 'min-max s', 'median CPU s'],

@@ -36,10 +36,7 @@ _RESULT_PREFIX = 'RESULT '
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-  parser = argparse.ArgumentParser(
-      description=__doc__.split('\n\n')[0],
-      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-  throughput.add_training_flags(parser)
+  parser = throughput.training_parser(__doc__)
   parser.add_argument('--epochs', type=int, default=3,
                       help='epochs per variant and device count, the '
                       'compiling first included')
@@ -69,7 +66,7 @@ def child(args: argparse.Namespace) -> int:
                                         reference_path, args.epochs)
   off, on = results
   defaults = amp_config.AmpConfig()
-  disc_steps = defaults.disc_num_minibatches or args.num_minibatches
+  disc_steps = defaults.disc_num_minibatches or ppo_args['num_minibatches']
   per_step = disc_steps * (defaults.disc_minibatch_size // 2) * args.devices
   training_steps = args.epochs * args.steps_per_epoch
   amp_state = on.params[3]
@@ -136,7 +133,8 @@ def _forward_flags(args: argparse.Namespace) -> list:
            'reference_steps', 'epochs')
   out = []
   for name in names:
-    out += [f'--{name}', str(getattr(args, name))]
+    if getattr(args, name) is not None:  # None: the child's default too.
+      out += [f'--{name}', str(getattr(args, name))]
   return out
 
 
@@ -200,7 +198,8 @@ def main(argv=None) -> int:
             ', '.join(r['steady_compiles']) or 'nothing'),
     ])
   print()
-  config = throughput.describe_config(args, devices='N devices')
+  config = throughput.describe_config(args, throughput.ppo_arguments(args),
+                                      devices='N devices')
   print(f'pmap scaling on forced CPU devices ({config}); wall time '
         f'{total / 60:.1f} min')
   print()

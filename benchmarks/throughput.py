@@ -36,12 +36,12 @@ import time
 
 DEFAULT_VARIANTS = 'off,on'
 
+# PPO settings that are flags, defaulting to the ant config's.
+_PPO_FLAGS = ('num_minibatches', 'unroll_length', 'num_updates_per_batch')
+
 
 def parse_args(argv=None) -> argparse.Namespace:
-  parser = argparse.ArgumentParser(
-      description=__doc__.split('\n\n')[0],
-      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-  add_training_flags(parser)
+  parser = training_parser(__doc__)
   parser.add_argument('--epochs', type=int, default=7,
                       help='epochs per variant, the compiling first included')
   parser.add_argument('--variants', default=DEFAULT_VARIANTS,
@@ -52,8 +52,15 @@ def parse_args(argv=None) -> argparse.Namespace:
   return parser.parse_args(argv)
 
 
-def add_training_flags(parser: argparse.ArgumentParser) -> None:
-  """Flags shared with scaling.py."""
+def training_parser(doc: str) -> argparse.ArgumentParser:
+  """A parser with the training flags, shared with profile_amp.py, scaling.py.
+
+  Args:
+    doc: the script's docstring; its first paragraph describes the script.
+  """
+  parser = argparse.ArgumentParser(
+      description=doc.split('\n\n')[0],
+      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
   parser.add_argument('--env', default='ant', help='Brax environment name')
   parser.add_argument('--backend', default='spring', help='Brax backend')
   parser.add_argument('--num_envs', type=int, default=1024)
@@ -61,9 +68,10 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
                       help='Brax batch_size; 512 with 1024 envs keeps '
                       "Brax's ant ratio (2048 with 4096 envs): 16 unrolls "
                       'per environment per training step')
-  parser.add_argument('--num_minibatches', type=int, default=32)
-  parser.add_argument('--unroll_length', type=int, default=5)
-  parser.add_argument('--num_updates_per_batch', type=int, default=4)
+  # None: the value of amp_ppo/configs/ant.py, read once JAX may be imported.
+  for name in _PPO_FLAGS:
+    parser.add_argument(f'--{name}', type=int, default=None,
+                        help="None: the value in amp_ppo/configs/ant.py")
   parser.add_argument('--steps_per_epoch', type=int, default=1,
                       help='PPO training steps per epoch')
   parser.add_argument('--devices', type=int, default=1,
@@ -71,6 +79,7 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
                       'CPU devices are forced with XLA_FLAGS')
   parser.add_argument('--reference_steps', type=int, default=400,
                       help='control steps of the generated reference motion')
+  return parser
 
 
 def force_host_devices(count: int) -> None:
@@ -83,10 +92,16 @@ def force_host_devices(count: int) -> None:
   os.environ['XLA_FLAGS'] = ' '.join(flags)
 
 
-def ppo_overrides(args: argparse.Namespace):
-  return dict(unroll_length=args.unroll_length,
-              num_minibatches=args.num_minibatches,
-              num_updates_per_batch=args.num_updates_per_batch)
+def ppo_arguments(args: argparse.Namespace):
+  """bench_lib.ppo_arguments for the flags; imports JAX."""
+  import bench_lib  # pylint: disable=g-import-not-at-top
+
+  return bench_lib.ppo_arguments(
+      num_envs=args.num_envs, batch_size=args.batch_size,
+      steps_per_epoch=args.steps_per_epoch, epochs=args.epochs,
+      devices=args.devices,
+      overrides={name: getattr(args, name) for name in _PPO_FLAGS
+                 if getattr(args, name) is not None})
 
 
 def prepare(args: argparse.Namespace, workdir: str, log=print):
@@ -104,28 +119,26 @@ def prepare(args: argparse.Namespace, workdir: str, log=print):
       f'({info["seconds"]:.1f} s of scripted periodic gait'
       f'{", cut at a terminal state" if info["ended_early"] else ""}), '
       f'recorded in {time.perf_counter() - started:.1f} s')
-  ppo_args = bench_lib.ppo_arguments(
-      num_envs=args.num_envs, batch_size=args.batch_size,
-      steps_per_epoch=args.steps_per_epoch, epochs=args.epochs,
-      devices=args.devices, overrides=ppo_overrides(args))
-  return environment, reference_path, ppo_args
+  return environment, reference_path, ppo_arguments(args)
 
 
-def describe_config(args, devices: str = '') -> str:
+def describe_config(args, ppo_args, devices: str = '') -> str:
   import bench_lib  # pylint: disable=g-import-not-at-top
 
-  steps = (args.batch_size * args.unroll_length * args.num_minibatches *
-           bench_lib.ANT_PPO['action_repeat'])
+  steps = bench_lib.env_steps_per_training_step(ppo_args)
+  network = bench_lib.ant_config().network
   devices = devices or f'{args.devices} device(s)'
   return (
       f'env {args.env} (backend {args.backend}), {args.num_envs} envs, '
       f'{devices}; PPO: batch_size {args.batch_size}, '
-      f'unroll_length {args.unroll_length}, num_minibatches '
-      f'{args.num_minibatches}, num_updates_per_batch '
-      f'{args.num_updates_per_batch}, policy {bench_lib.POLICY_HIDDEN}, '
-      f'value {bench_lib.VALUE_HIDDEN}, other settings Brax\'s ant config; '
-      f'{steps} env steps per training step, {args.steps_per_epoch} '
-      f'training step(s) per epoch, {args.epochs} epochs per variant')
+      f'unroll_length {ppo_args["unroll_length"]}, num_minibatches '
+      f'{ppo_args["num_minibatches"]}, num_updates_per_batch '
+      f'{ppo_args["num_updates_per_batch"]}, policy '
+      f'{network.policy_hidden_layer_sizes}, value '
+      f'{network.value_hidden_layer_sizes}, other settings '
+      f'amp_ppo/configs/ant.py\'s; {steps} env steps per training step, '
+      f'{args.steps_per_epoch} training step(s) per epoch, {args.epochs} '
+      'epochs per variant')
 
 
 def result_tables(results, baseline: int) -> str:
@@ -217,7 +230,7 @@ def main(argv=None) -> int:
   started = time.perf_counter()
   with tempfile.TemporaryDirectory(prefix='amp_bench_') as workdir:
     environment, reference_path, ppo_args = prepare(args, workdir)
-    config = describe_config(args)
+    config = describe_config(args, ppo_args)
     print('config: ' + config)
     print('training, variants taking turns epoch by epoch:')
     results = bench_lib.run_interleaved(environment, variants, ppo_args,

@@ -6,8 +6,14 @@ amp_ppo lower the same configuration to the same program), by subprocesses that
 read `JAX_COMPILATION_CACHE_DIR`, and by later test runs. A cached executable
 is the same binary as a fresh compile, so results are unaffected.
 
-An existing `JAX_COMPILATION_CACHE_DIR` is respected; otherwise the cache lives
-in the system temp directory.
+An existing `JAX_COMPILATION_CACHE_DIR` is respected (`.ci/run` gives every
+CI run a fresh one of its own, so no other process on the machine writes
+into it); otherwise the cache lives in the system temp directory.
+
+Programs that compile in under `_MIN_COMPILE_SECONDS` are not written: they
+are thousands of one-op eager programs that cost more to serialise than to
+compile again, and every write is a call into XLA's executable serialiser,
+where a cold-cache run once aborted (BUILD_NOTES, "Compilation cache").
 """
 
 import os
@@ -23,4 +29,6 @@ jax.config.update(
     'jax_compilation_cache_dir',
     os.environ.get('JAX_COMPILATION_CACHE_DIR')
     or os.path.join(tempfile.gettempdir(), _CACHE_DIR_NAME))
-jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
+_MIN_COMPILE_SECONDS = 0.1
+jax.config.update('jax_persistent_cache_min_compile_time_secs',
+                  _MIN_COMPILE_SECONDS)

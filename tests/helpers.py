@@ -1,13 +1,17 @@
 """Helpers shared by the tests: tiny environments whose AMP features expose
-what the trainer did, and one process-wide count of XLA lowerings."""
+what the trainer did, an `Amp` and a rollout to feed its training step, and
+one process-wide count of XLA lowerings."""
 
 from brax import envs
+from brax.training import types
 import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from amp_ppo.motion import reference
+from amp_ppo.amp import feature_windows
+from amp_ppo.amp import motion_prior
+from amp_ppo import motion as motion_lib
 
 # Episodes of the counter env end after this many steps plus 0..3, depending
 # on the episode's id, so environments fall out of step with each other.
@@ -69,8 +73,33 @@ def write_counter_reference(path: str) -> str:
   """A features-only reference for CounterEnv: steps 0..11 of episode 0."""
   steps = np.arange(12, dtype=np.float32)
   frames = np.stack([steps, np.zeros_like(steps)], axis=1)  # (step, ep 0)
-  reference.save_reference(path, fps=1 / CounterEnv.dt, features=frames)
+  motion_lib.save_reference(path, fps=1 / CounterEnv.dt, features=frames)
   return path
+
+
+def make_amp(config, reference_frames, num_chunks=2, action_repeat=1):
+  """An `Amp` on reference feature frames [N, F], single device."""
+  frames = jnp.asarray(reference_frames, jnp.float32)
+  history = config.history_length
+  starts = jnp.arange(frames.shape[0] - history + 1, dtype=jnp.int32)
+  return motion_prior.Amp(
+      config=config, frame_fn=None, frame_is_from_info=False,
+      reference=motion_prior.ReferenceWindows(
+          frames=frames, starts=starts,
+          probabilities=jnp.full(starts.shape, 1.0 / starts.shape[0])),
+      feature_size=frames.shape[1], ppo_num_minibatches=num_chunks, seed=0,
+      axis_name=None, action_repeat=action_repeat)
+
+
+def amp_rollout(windows, task_reward, **state_extras):
+  """A Brax rollout [B, T] carrying feature windows [B, T, H, F]."""
+  b, t = task_reward.shape
+  return types.Transition(
+      observation=jnp.zeros((b, t, 1)), action=jnp.zeros((b, t, 1)),
+      reward=task_reward, discount=jnp.ones((b, t)),
+      next_observation=jnp.zeros((b, t, 1)),
+      extras={'state_extras': {feature_windows.WINDOW_KEY: windows, **state_extras},
+              'policy_extras': {}})
 
 
 class LoweringCounter:

@@ -15,18 +15,21 @@ import numpy as np
 from amp_ppo.amp import config as amp_config
 from amp_ppo.amp import features
 from amp_ppo.amp import motion_prior
-from amp_ppo.motion import reference as reference_lib
+from amp_ppo import motion as motion_lib
 
 # Initial states sampled for the start-up feature report.
 _REPORT_RESETS = 16
 # A dimension whose spread is below this is flagged as constant.
 _CONSTANT_STD = 1e-6
+# Pairs of equal feature dimensions named in the start-up report, at most.
+_MAX_REPORTED_DUPLICATES = 20
 
 
 def build_amp(environment: envs.Env, config: amp_config.AmpConfig,
               reference: Any, feature_fn: Optional[features.FeatureFn],
               info_feature_key: Optional[str], ppo_num_minibatches: int,
-              seed: int, wrap_env: bool) -> motion_prior.Amp:
+              seed: int, wrap_env: bool,
+              action_repeat: int = 1) -> motion_prior.Amp:
   """Validates the AMP inputs and returns the static setup of the run."""
   config.validate()
   if not wrap_env:
@@ -38,7 +41,7 @@ def build_amp(environment: envs.Env, config: amp_config.AmpConfig,
   if feature_fn is not None and info_feature_key is not None:
     raise ValueError('AMP: pass either amp_feature_fn or '
                      'amp_info_feature_key, not both.')
-  motion = reference_lib.load_reference(reference)
+  motion = motion_lib.load_reference(reference)
   if info_feature_key is not None and motion.kind != 'features':
     raise ValueError(
         f'AMP: amp_info_feature_key={info_feature_key!r} reads features the '
@@ -57,29 +60,30 @@ def build_amp(environment: envs.Env, config: amp_config.AmpConfig,
     nq, nv = features.state_sizes(model)
     # Widths first, so a reference of another robot gets that error, not a
     # confusing one from resampling its quaternions.
-    reference_lib.validate_for_env(motion, nq=nq, nv=nv, feature_size=None,
-                                   history_length=1)
-    motion = reference_lib.resample(motion, control_dt,
-                                    features.quaternion_starts(model))
-    reference_lib.validate_for_env(motion, nq=nq, nv=nv, feature_size=None,
-                                   history_length=history)
+    motion_lib.validate_for_env(motion, nq=nq, nv=nv, feature_size=None,
+                                history_length=1)
+    motion = motion_lib.resample(motion, control_dt,
+                                 features.quaternion_starts(model))
+    motion_lib.validate_for_env(motion, nq=nq, nv=nv, feature_size=None,
+                                history_length=history)
     reference_frames = _reference_features(
         feature_fn or features.default_feature_fn(environment),
-        reference_lib.concatenated(motion, 'qpos'),
-        reference_lib.concatenated(motion, 'qvel'), feature_size)
+        motion_lib.concatenated(motion, 'qpos'),
+        motion_lib.concatenated(motion, 'qvel'), feature_size)
   else:
-    reference_lib.validate_for_env(motion, nq=None, nv=None,
-                                   feature_size=feature_size, history_length=1)
-    motion = reference_lib.resample(motion, control_dt)
-    reference_lib.validate_for_env(motion, nq=None, nv=None,
-                                   feature_size=feature_size,
-                                   history_length=history)
-    reference_frames = reference_lib.concatenated(motion, 'features')
+    motion_lib.validate_for_env(motion, nq=None, nv=None,
+                                feature_size=feature_size, history_length=1)
+    motion = motion_lib.resample(motion, control_dt)
+    motion_lib.validate_for_env(motion, nq=None, nv=None,
+                                feature_size=feature_size,
+                                history_length=history)
+    reference_frames = motion_lib.concatenated(motion, 'features')
 
-  starts, probabilities = reference_lib.window_starts(motion, history)
+  starts, probabilities = motion_lib.window_starts(motion, history)
   start_states = None
   if config.reference_state_init > 0:
-    start_states = _reference_start_states(environment, motion)
+    start_states = _reference_start_states(environment, motion, history,
+                                           reference_frames)
   policy_frames = _initial_policy_frames(environment, frame_fn, seed)
   report = feature_report(reference_frames, policy_frames)
   log_feature_report(report)
@@ -91,13 +95,15 @@ def build_amp(environment: envs.Env, config: amp_config.AmpConfig,
           starts=jnp.asarray(starts, jnp.int32),
           probabilities=jnp.asarray(probabilities, jnp.float32)),
       feature_size=feature_size, ppo_num_minibatches=ppo_num_minibatches,
-      seed=seed, reference_start_states=start_states)
+      seed=seed, reference_start_states=start_states,
+      action_repeat=action_repeat)
   amp.feature_report = report
   return amp
 
 
-def _reference_start_states(environment, motion):
-  """(qpos, qvel, probability) of every reference frame, for RSI."""
+def _reference_start_states(environment, motion, history_length,
+                            reference_frames):
+  """(qpos, qvel, probability, history or None) of RSI's start frames."""
   if motion.kind != 'state':
     raise ValueError(
         'AMP reference_state_init needs reference (qpos, qvel) frames to '
@@ -109,13 +115,17 @@ def _reference_start_states(environment, motion):
         'AMP reference_state_init needs a Brax PipelineEnv (one whose reset '
         f'calls pipeline_init); {type(environment).__name__} is not. Set '
         'amp_reference_state_init=0.')
-  total_weight = sum(clip.weight for clip in motion.clips)
-  probabilities = np.concatenate([
-      np.full(clip.num_frames, clip.weight / total_weight / clip.num_frames)
-      for clip in motion.clips])
-  return (jnp.asarray(reference_lib.concatenated(motion, 'qpos')),
-          jnp.asarray(reference_lib.concatenated(motion, 'qvel')),
-          jnp.asarray(probabilities / probabilities.sum(), jnp.float32))
+  # A start needs the H-2 frames before it in its clip to seed the feature
+  # history: starts are the last frames of the clips' (H-1)-frame windows.
+  past = max(history_length - 2, 0)
+  windows, probabilities = motion_lib.window_starts(motion, past + 1)
+  frames = windows + past
+  history = None
+  if past:
+    history = jnp.asarray(reference_frames[windows[:, None] + np.arange(past)])
+  return (jnp.asarray(motion_lib.concatenated(motion, 'qpos')[frames]),
+          jnp.asarray(motion_lib.concatenated(motion, 'qvel')[frames]),
+          jnp.asarray(probabilities, jnp.float32), history)
 
 
 def _feature_size(environment, frame_fn, info_feature_key) -> int:
@@ -155,7 +165,8 @@ def feature_report(reference_frames: np.ndarray,
 
   Raises ValueError on non-finite features, which would poison the
   discriminator; flags dimensions constant across both sets, which carry no
-  signal (e.g. contacts that never fire).
+  signal (e.g. contacts that never fire), and dimensions that repeat an
+  earlier one, which only weigh that one twice.
   """
   for name, frames in (('reference', reference_frames),
                        ('initial policy', policy_frames)):
@@ -167,12 +178,19 @@ def feature_report(reference_frames: np.ndarray,
           'function for those entries.')
   both = np.concatenate([reference_frames, policy_frames])
   constant = np.where(both.std(axis=0) < _CONSTANT_STD)[0]
+  duplicates = [
+      (int(earlier), int(later))
+      for later in range(both.shape[1]) if later not in constant
+      for earlier in range(later)
+      if np.array_equal(both[:, earlier], both[:, later])
+  ][:_MAX_REPORTED_DUPLICATES]
   return {
       'reference_mean': reference_frames.mean(axis=0),
       'reference_std': reference_frames.std(axis=0),
       'policy_mean': policy_frames.mean(axis=0),
       'policy_std': policy_frames.std(axis=0),
       'constant_dims': constant.tolist(),
+      'duplicate_dims': duplicates,
   }
 
 
@@ -188,3 +206,8 @@ def log_feature_report(report: Dict[str, Any]) -> None:
     logging.warning(
         'AMP: feature dimension(s) %s are constant in the reference and the '
         'initial states; they carry no style signal.', report['constant_dims'])
+  if report['duplicate_dims']:
+    logging.warning(
+        'AMP: feature dimension pairs %s are equal in the reference and the '
+        'initial states; each pair weighs one quantity twice.',
+        report['duplicate_dims'])

@@ -20,8 +20,11 @@ class AmpConfig:
       -log(max(1 - sigmoid(d), 1e-4)), in [0, 9.21]).
     style_reward_scale: multiplies the style reward before weighting.
     gradient_penalty_weight: w in the R1 penalty w / 2 * E||grad_x D(x)||^2,
-      taken on normalised reference inputs (10 in the AMP paper, which is the
-      same as 5 in implementations that drop the 1/2).
+      taken on normalised reference inputs. The adversarial term is the mean
+      of the reference and policy losses (half their sum), so w weighs the
+      penalty twice as heavily against it as the AMP paper's w does (the
+      paper sums the two losses): 10 here is the paper's 20, and equals
+      IsaacGymEnvs' 5 (which also halves the sum but drops the 1/2).
     logit_reg_weight: L2 weight on the output layer's kernel.
     weight_decay: L2 weight on every kernel of the discriminator.
     disc_hidden_layer_sizes: ReLU MLP layer sizes of the discriminator. The

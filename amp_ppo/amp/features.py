@@ -5,13 +5,8 @@ to a vector [F]. The same function turns the reference motion's (qpos, qvel)
 frames and the policy's states (q, qd of Brax's `pipeline_state`, or qpos,
 qvel of an MJX `Data`) into features, so the two can never disagree in joint
 order, units or velocity definitions. The default one adds body positions by
-the environment's own forward kinematics.
-
-`AmpFeatureWrapper` sits directly on the raw environment, beneath Brax's
-episode and auto-reset wrappers, and writes the window of the last
-`history_length` frames into `state.info` at every step. It therefore sees the
-post-step state before an auto-reset replaces it, and a window never spans two
-episodes.
+the environment's own forward kinematics. `feature_windows` records them
+during training.
 """
 
 import functools
@@ -26,12 +21,6 @@ import numpy as np
 
 # (q [nq], qd [nv]) -> features [F], for one state.
 FeatureFn = Callable[[jax.Array, jax.Array], jax.Array]
-
-# Keys this module adds to `state.info`.
-WINDOW_KEY = 'amp_window'          # [H, F]: frames t-H+2 .. t+1, pre-reset.
-_HISTORY_KEY = 'amp_history'       # [H-1, F]: the last H-1 frames.
-_FIRST_FRAME_KEY = 'amp_first_frame'  # [F]: frame of the episode's start.
-_PREVIOUS_OBS_KEY = 'amp_previous_obs'  # obs this wrapper last returned.
 
 _MJ_FREE_JOINT = 0
 _MJ_BALL_JOINT = 1
@@ -104,6 +93,17 @@ def state_sizes(model):
   return int(model.q_size()), int(model.qd_size())
 
 
+def _robot_bodies(model) -> Tuple[int, np.ndarray]:
+  """MJX body ids of the free joint's body and of its subtree (root first).
+
+  A scene may define bodies before the robot (props, terrain pieces), so the
+  root is the body that owns the free joint, not body 1.
+  """
+  root = int(np.asarray(model.jnt_bodyid)[0])
+  subtree = np.flatnonzero(np.asarray(model.body_rootid) == root)
+  return root, subtree
+
+
 def _root_and_bodies(model, kinematics_fn, q, qd):
   """World-frame root pose/velocities and body positions from (q, qd).
 
@@ -111,10 +111,11 @@ def _root_and_bodies(model, kinematics_fn, q, qd):
   """
   if _is_mjx_model(model):
     xpos, xquat = kinematics_fn(q, qd)
-    # Body 0 is the world; qvel's free-joint angular part is in the body frame.
-    return dict(root_pos=xpos[1], root_rot=xquat[1], root_vel=qd[0:3],
-                root_ang=brax_math.rotate(qd[3:6], xquat[1]),
-                body_pos=xpos[1:])
+    root, subtree = _robot_bodies(model)
+    # qvel's free-joint angular part is in the body frame.
+    return dict(root_pos=xpos[root], root_rot=xquat[root], root_vel=qd[0:3],
+                root_ang=brax_math.rotate(qd[3:6], xquat[root]),
+                body_pos=xpos[subtree])
   x, xd = kinematics_fn(q, qd)
   return dict(root_pos=x.pos[0], root_rot=x.rot[0], root_vel=xd.vel[0],
               root_ang=xd.ang[0], body_pos=x.pos)
@@ -133,7 +134,8 @@ def _heading_inverse(rot: jax.Array) -> jax.Array:
   return jnp.array([jnp.cos(-yaw / 2), 0.0, 0.0, jnp.sin(-yaw / 2)])
 
 
-def _free_root_features(model, kinematics_fn, q, qd) -> jax.Array:
+def _free_root_parts(model, kinematics_fn, q, qd):
+  """(root and joint features, body positions [3 B]) of a free robot."""
   s = _root_and_bodies(model, kinematics_fn, q, qd)
   to_heading = _heading_inverse(s['root_rot'])
   local = lambda v: brax_math.rotate(v, to_heading)
@@ -144,12 +146,69 @@ def _free_root_features(model, kinematics_fn, q, qd) -> jax.Array:
   bodies = jax.vmap(local)(s['body_pos'][1:] - s['root_pos'])
   return jnp.concatenate([
       s['root_pos'][2:3], tangent, normal, local(s['root_vel']),
-      local(s['root_ang']), q[7:], qd[6:], bodies.ravel()])
+      local(s['root_ang']), q[7:], qd[6:]]), bodies.ravel()
 
 
-def _fixed_base_features(model, kinematics_fn, q, qd) -> jax.Array:
+def _fixed_base_parts(model, kinematics_fn, q, qd):
+  """(q and qd, world body positions [3 B]) of a fixed-base system."""
   body_pos = _body_positions(model, kinematics_fn, q, qd)
-  return jnp.concatenate([q, qd, body_pos.ravel()])
+  return jnp.concatenate([q, qd]), body_pos.ravel()
+
+
+# Body coordinates closer than this (relative) over the probe poses count
+# as constant or as copies of another feature.
+_SAME_COLUMN_TOLERANCE = 1e-6
+_PROBE_POSES = 16
+
+
+def _mj_model(env: envs.Env, model) -> Optional[Any]:
+  """The MuJoCo model behind a Brax System or an MJX environment, if any."""
+  mj_model = getattr(getattr(env, 'unwrapped', env), 'mj_model', None)
+  return mj_model if mj_model is not None else getattr(model, 'mj_model',
+                                                       None)
+
+
+def _informative_body_columns(mj_model) -> Optional[np.ndarray]:
+  """World body coordinates that vary and repeat no q; None: keep all.
+
+  A body fixed to the world has constant coordinates, and a body on a
+  slider repeats that joint's q; both would only add dead or duplicate
+  discriminator inputs, and the start-up report would flag them. Decided
+  with MuJoCo's own forward kinematics at random poses, on the host, so
+  building the feature function compiles nothing.
+  """
+  import mujoco  # pylint: disable=g-import-not-at-top
+  if mj_model is None:
+    return None
+  data = mujoco.MjData(mj_model)
+  rng = np.random.default_rng(0)
+  poses, bodies = [], []
+  for _ in range(_PROBE_POSES):
+    data.qpos[:] = mj_model.qpos0 + rng.uniform(-0.5, 0.5, mj_model.nq)
+    mujoco.mj_normalizeQuat(mj_model, data.qpos)
+    mujoco.mj_kinematics(mj_model, data)
+    poses.append(data.qpos.copy())
+    bodies.append(data.xpos[1:].ravel().copy())  # without the world body
+  columns = list(np.asarray(poses).T)
+  keep = []
+  for index, column in enumerate(np.asarray(bodies).T):
+    tolerance = _SAME_COLUMN_TOLERANCE * (1.0 + np.max(np.abs(column)))
+    if np.ptp(column) <= tolerance:
+      continue
+    if any(np.max(np.abs(column - other)) <= tolerance for other in columns):
+      continue
+    columns.append(column)
+    keep.append(index)
+  if len(keep) == 3 * (mj_model.nbody - 1):
+    return None
+  return np.asarray(keep, np.int32)
+
+
+def _features(parts_fn, body_columns, q, qd) -> jax.Array:
+  own, bodies = parts_fn(q, qd)
+  if body_columns is not None:
+    bodies = bodies[body_columns]
+  return jnp.concatenate([own, bodies])
 
 
 def _kinematics_fn(env: envs.Env, model):
@@ -180,15 +239,20 @@ def default_feature_fn(env: envs.Env) -> FeatureFn:
 
   Free-floating robots: root height, root orientation and linear/angular
   velocity in the heading frame (so style does not depend on which way the
-  robot faces), joint positions and velocities, and every body's position
-  relative to the root in the heading frame. Fixed-base systems: q, qd and
-  world body positions.
+  robot faces), joint positions and velocities, and the position of every
+  body of the robot (the free joint's subtree) relative to the root in the
+  heading frame. Fixed-base systems: q, qd and the world body coordinates
+  that vary and copy no other feature over random probe states (a cart's
+  position repeats its slider's q; a fixed body's never changes).
   """
   model = physics_model(env)
   kinematics_fn = _kinematics_fn(env, model)
   if has_free_root(model):
-    return functools.partial(_free_root_features, model, kinematics_fn)
-  return functools.partial(_fixed_base_features, model, kinematics_fn)
+    parts_fn = functools.partial(_free_root_parts, model, kinematics_fn)
+    return functools.partial(_features, parts_fn, None)
+  parts_fn = functools.partial(_fixed_base_parts, model, kinematics_fn)
+  return functools.partial(
+      _features, parts_fn, _informative_body_columns(_mj_model(env, model)))
 
 
 def joint_state(state: envs.State) -> Tuple[jax.Array, jax.Array]:
@@ -197,62 +261,6 @@ def joint_state(state: envs.State) -> Tuple[jax.Array, jax.Array]:
   if hasattr(physics, 'qpos'):
     return physics.qpos, physics.qvel
   return physics.q, physics.qd
-
-
-class AmpFeatureWrapper(envs.Wrapper):
-  """Records a window of AMP features at every step, before any auto-reset."""
-
-  def __init__(self, env: envs.Env, frame_fn: Callable[[envs.State], jax.Array],
-               history_length: int, frame_is_from_info: bool):
-    super().__init__(env)
-    self._frame_fn = frame_fn
-    self._history_length = history_length
-    self._frame_is_from_info = frame_is_from_info
-    # A window of (s, s') from physics needs nothing from the previous step;
-    # longer windows and info-provided features must find episode starts.
-    self._tracks_history = history_length > 2 or frame_is_from_info
-
-  def reset(self, rng: jax.Array) -> envs.State:
-    state = self.env.reset(rng)
-    frame = self._frame_fn(state)
-    window = jnp.broadcast_to(frame, (self._history_length,) + frame.shape)
-    state.info[WINDOW_KEY] = window
-    if self._tracks_history:
-      state.info[_HISTORY_KEY] = window[1:]
-      state.info[_FIRST_FRAME_KEY] = frame
-      state.info[_PREVIOUS_OBS_KEY] = state.obs
-    return state
-
-  def step(self, state: envs.State, action: jax.Array) -> envs.State:
-    history = self._history_before_step(state)
-    next_state = self.env.step(state, action)
-    window = jnp.concatenate([history, self._frame_fn(next_state)[None]])
-    next_state.info[WINDOW_KEY] = window
-    if self._tracks_history:
-      next_state.info[_HISTORY_KEY] = window[1:]
-      next_state.info[_PREVIOUS_OBS_KEY] = next_state.obs
-    return next_state
-
-  def _history_before_step(self, state: envs.State) -> jax.Array:
-    if not self._tracks_history:
-      return self._frame_fn(state)[None]
-    # An outer auto-reset swaps in the first obs and physics state but keeps
-    # this wrapper's info; an obs that is not the one we returned last means
-    # the episode restarted, and the history must restart with it.
-    restarted = _trees_differ(state.obs, state.info[_PREVIOUS_OBS_KEY])
-    if self._frame_is_from_info:
-      start_frame = state.info[_FIRST_FRAME_KEY]
-    else:
-      start_frame = self._frame_fn(state)
-    fresh = jnp.broadcast_to(start_frame,
-                             (self._history_length - 1,) + start_frame.shape)
-    return jnp.where(restarted, fresh, state.info[_HISTORY_KEY])
-
-
-def _trees_differ(a, b) -> jax.Array:
-  leaves = jax.tree_util.tree_leaves(
-      jax.tree_util.tree_map(lambda x, y: jnp.any(x != y), a, b))
-  return functools.reduce(jnp.logical_or, leaves, jnp.bool_(False))
 
 
 def frame_fn_for(env: envs.Env, feature_fn: Optional[FeatureFn],

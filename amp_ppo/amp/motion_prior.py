@@ -14,15 +14,12 @@ Per PPO training step, `Amp.training_step`:
 """
 
 import dataclasses
-import os
 from typing import Any, Dict, Optional, Tuple
 
-from absl import logging
 from brax.training import types
 from brax.training.acme import running_statistics
 from brax.training.acme import specs
 import flax
-import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -30,15 +27,10 @@ import optax
 
 from amp_ppo.amp import config as amp_config
 from amp_ppo.amp import discriminator as disc
-from amp_ppo.amp import features
+from amp_ppo.amp import feature_windows
 from amp_ppo.amp import losses
 from amp_ppo.amp import reference_state_init
 from amp_ppo.amp import replay
-from amp_ppo import atomic_file
-
-# The AMP state is stored next to Brax's checkpoint of the policy, in the
-# same step directory; a directory without it is a PPO-only checkpoint.
-CHECKPOINT_FILE = 'amp_state.msgpack'
 
 # Separates the discriminator's initial key from Brax's key stream.
 _KEY_SALT = 0x414D50  # 'AMP'
@@ -74,7 +66,8 @@ class Amp:
                frame_is_from_info: bool, reference: ReferenceWindows,
                feature_size: int, ppo_num_minibatches: int, seed: int,
                axis_name: Optional[str] = 'i',
-               reference_start_states: Optional[Tuple[Any, Any, Any]] = None):
+               reference_start_states: Optional[Tuple[Any, ...]] = None,
+               action_repeat: int = 1):
     self.config = config
     self.reference = reference
     self.feature_size = feature_size
@@ -88,7 +81,11 @@ class Amp:
         config.disc_num_minibatches or ppo_num_minibatches)
     self.network = disc.Discriminator(config.disc_hidden_layer_sizes)
     self.optimizer = optax.adam(config.disc_learning_rate)
-    self.extra_fields = (features.WINDOW_KEY,)
+    self.action_repeat = action_repeat
+    # Windows of more than 2 frames start padded at every episode start.
+    self._masks_padding = config.history_length > 2
+    self.extra_fields = (feature_windows.WINDOW_KEY,) + (
+        (feature_windows.WINDOW_VALID_KEY,) if self._masks_padding else ())
 
   @property
   def window_shape(self) -> Tuple[int, int]:
@@ -97,11 +94,28 @@ class Amp:
   def wrap_env(self, env):
     """Puts the feature recorder (and RSI) beneath Brax's training wrappers."""
     if self.config.reference_state_init > 0:
-      env = reference_state_init.ReferenceStateInitWrapper(env, self.config.reference_state_init,
-                                          *self._reference_start_states)
-    return features.AmpFeatureWrapper(env, self._frame_fn,
+      env = reference_state_init.ReferenceStateInitWrapper(
+          env, self.config.reference_state_init,
+          *self._reference_start_states)
+    return feature_windows.AmpFeatureWrapper(env, self._frame_fn,
                                       self.config.history_length,
                                       self._frame_is_from_info)
+
+  def wrap_training_env(self, env):
+    """Goes on Brax's training wrappers (auto-reset included), on top."""
+    wrapper = env
+    while wrapper is not None:
+      if getattr(wrapper, '_full_reset', False):
+        raise ValueError(
+            f'AMP: {type(wrapper).__name__}(full_reset=True) replaces the '
+            'whole state.info when an episode ends, so the feature window of '
+            'every terminal step would be the next episode\'s first one. '
+            'Use full_reset=False (MuJoCo Playground\'s default) with AMP.')
+      wrapper = getattr(wrapper, 'env', None)
+    if not feature_windows.tracks_history(self.config.history_length,
+                                   self._frame_is_from_info):
+      return env
+    return feature_windows.EpisodeStartMarker(env)
 
   def init_state(self) -> AmpState:
     key = jax.random.fold_in(jax.random.PRNGKey(self._seed), _KEY_SALT)
@@ -139,11 +153,23 @@ class Amp:
   ) -> Tuple[types.Transition, AmpState, Dict[str, jax.Array]]:
     """Style reward into `data`, then one round of discriminator updates."""
     cfg = self.config
-    windows = data.extras['state_extras'][features.WINDOW_KEY]  # [B, T, H, F]
-    task_reward = data.reward  # [B, T]
+    windows = data.extras['state_extras'][feature_windows.WINDOW_KEY]  # [B, T, H, F]
+    task_reward = data.reward  # [B, T], summed over action_repeat substeps
+    valid = None  # [B, T]: windows without padding, for H > 2
+    if self._masks_padding:
+      valid = data.extras['state_extras'][feature_windows.WINDOW_VALID_KEY]
 
     # 1. Reward from the discriminator that was live during the rollout.
     style = self.style_reward(state.disc_params, state.normalizer, windows)
+    if valid is not None:
+      # A padded window says nothing about style either way: it gets the
+      # rollout's mean, so episode starts are neither paid nor punished.
+      mean_valid = jnp.sum(style * valid) / jnp.maximum(jnp.sum(valid), 1)
+      style = jnp.where(valid, style, mean_valid)
+    if self.action_repeat > 1:
+      # The task reward sums the repeated substeps; one window stands for
+      # them all, so its reward is counted as often to keep the mix.
+      style = self.action_repeat * style
     weighted_task = cfg.task_weight * task_reward
     weighted_style = cfg.style_weight * style
     data = data._replace(reward=weighted_task + weighted_style)
@@ -156,8 +182,16 @@ class Amp:
 
     policy_windows = jnp.reshape(windows, (-1,) + self.window_shape)
     reference = self.reference.sample(key_ref, m * n, cfg.history_length)
-    rollout_idx = jax.random.randint(key_rollout, (m, n_rollout), 0,
-                                     policy_windows.shape[0])
+    if valid is None:
+      rollout_idx = jax.random.randint(key_rollout, (m, n_rollout), 0,
+                                       policy_windows.shape[0])
+    else:  # Padded windows are trivially fake: train on real ones only.
+      flat_valid = jnp.reshape(valid, (-1,)).astype(jnp.float32)
+      count = jnp.sum(flat_valid)
+      p = jnp.where(count > 0, flat_valid / jnp.maximum(count, 1.0),
+                    1.0 / flat_valid.shape[0])
+      rollout_idx = jax.random.choice(key_rollout, flat_valid.shape[0],
+                                      (m, n_rollout), p=p)
     rollout_batches = policy_windows[rollout_idx]  # [m, n_rollout, H, F]
 
     # 2. Normaliser statistics from raw frames only, averaged over devices.
@@ -166,8 +200,17 @@ class Amp:
       raw_frames = jnp.concatenate([
           jnp.reshape(policy_windows, (-1, self.feature_size)),
           jnp.reshape(reference, (-1, self.feature_size))])
+      weights = None
+      if valid is not None:  # Padding would count an episode's start H-1x.
+        frame_weights = jnp.broadcast_to(
+            jnp.reshape(valid, (-1, 1)), policy_windows.shape[:2])
+        weights = jnp.concatenate([
+            jnp.reshape(frame_weights, (-1,)),
+            jnp.ones((reference.shape[0] * cfg.history_length,), bool)
+        ]).astype(jnp.float32)
       normalizer = running_statistics.update(
-          normalizer, raw_frames, pmap_axis_name=self.axis_name)
+          normalizer, raw_frames, weights=weights,
+          pmap_axis_name=self.axis_name)
 
     # 3. Discriminator SGD on reference vs. rollout (+ replay) windows.
     policy_batches = rollout_batches
@@ -217,6 +260,9 @@ class Amp:
         'amp/replay_fill': (buffer.count / max(cfg.replay_size, 1)).astype(
             jnp.float32),
     })
+    if valid is not None:
+      metrics['amp/valid_window_fraction'] = jnp.mean(valid.astype(
+          jnp.float32))
     return data, new_state, metrics
 
   def _loss(self, params, normalizer, reference_windows, policy_windows):
@@ -249,51 +295,3 @@ class Amp:
     if self.axis_name is None:
       return key
     return jax.random.fold_in(key, jax.lax.axis_index(self.axis_name))
-
-  # -- host side: checkpoints ---------------------------------------------
-
-  def save(self, step_dir: str, state: AmpState) -> None:
-    """Writes the AMP state into a Brax checkpoint's step directory."""
-    atomic_file.atomic_write_bytes(
-        os.path.join(step_dir, CHECKPOINT_FILE),
-        flax.serialization.to_bytes(jax.device_get(state)))
-
-  def restore(self, state: AmpState, checkpoint_path: Optional[str],
-              restore_params: Optional[Any]) -> AmpState:
-    """AMP state to start from: restore_params, a checkpoint, or fresh."""
-    if restore_params is not None and len(restore_params) > 3:
-      logging.info('AMP: continuing from the AMP state in restore_params.')
-      return self._checked(state, restore_params[3], 'restore_params[3]')
-    if restore_params is None and checkpoint_path is not None:
-      path = os.path.join(os.fspath(checkpoint_path), CHECKPOINT_FILE)
-      if os.path.exists(path):
-        logging.info('AMP: restoring discriminator state from %s', path)
-        with open(path, 'rb') as f:
-          return self.state_from_bytes(state, f.read(), path)
-    if checkpoint_path is not None or restore_params is not None:
-      logging.info('AMP: warm start from a PPO-only policy; the '
-                   'discriminator starts fresh.')
-    return state
-
-  def state_from_bytes(self, state: AmpState, data: bytes,
-                       source: str) -> AmpState:
-    """Decodes a saved AMP state, checked against this run's `state`."""
-    try:
-      restored = flax.serialization.from_bytes(state, data)
-    except Exception as e:  # msgpack raises several unrelated types.
-      raise ValueError(f'AMP state in {source} is unreadable: {e}') from e
-    return self._checked(state, restored, source)
-
-  @staticmethod
-  def _checked(fresh: AmpState, restored: AmpState, source: str) -> AmpState:
-    fresh_shapes = jax.tree_util.tree_map(jnp.shape, fresh)
-    restored_shapes = jax.tree_util.tree_map(jnp.shape, restored)
-    if fresh_shapes != restored_shapes:
-      raise ValueError(
-          f'AMP state in {source} does not match this run (different '
-          'features, history length, replay size or discriminator layers); '
-          'use the settings it was trained with, or restore the policy only '
-          'from a PPO checkpoint.')
-    return jax.tree_util.tree_map(
-        lambda f, r: jnp.asarray(r, dtype=jnp.asarray(f).dtype), fresh,
-        restored)

@@ -6,7 +6,8 @@ An experiment config is an `ml_collections.ConfigDict` with these sections:
              'playground'), `name`, and for Brax a `backend` and `kwargs`.
   reference  the reference motion: an npz path, several joined by commas, or
              'synthetic' for a placeholder made from the environment itself
-             (see amp_ppo/motion/demos/synthetic.py; bring real motion for real use).
+             (see amp_ppo/motion/demos/synthetic.py; bring real motion for
+             real use).
   feature_fn 'package.module:factory', where factory(env) returns a
              (q, qd) -> features function; '' for amp_ppo's default.
   info_feature_key  read features from state.info[key] instead ('' = off).
@@ -17,6 +18,8 @@ An experiment config is an `ml_collections.ConfigDict` with these sections:
   evaluation the final deterministic rollouts that measure return and style.
   monitor    when to warn about an unhealthy discriminator.
   compare_to_ppo  also train a PPO-only baseline (the `--baseline` default).
+  keep_checkpoints  keep only the newest N checkpoints of the run (None:
+             all).
 
 Any field can be overridden on the command line, e.g.
 `--config.amp.style_weight=0.7 --config.ppo.num_timesteps=500000`.
@@ -65,6 +68,9 @@ def base_config() -> ml_collections.ConfigDict:
       seed=0))
   # Also train PPO alone with the same settings and compare (--baseline).
   config.compare_to_ppo = False
+  # amp_ppo.train's keep_checkpoints; a placeholder so that
+  # --config.keep_checkpoints=N can set it.
+  config.keep_checkpoints = config_dict.placeholder(int)
   config.monitor = ml_collections.ConfigDict(dict(
       saturated_accuracy=0.95,  # mean D accuracy above this: saturated
       no_signal_margin=0.05,    # within 0.5 +- this: no signal

@@ -2,8 +2,9 @@
 
 Brax's `inverted_pendulum` pays 1 per step while the pole is up, which a
 still cart earns just as well; the bundled reference
-(amp_ppo/motion/data/cartpole_sway.npz, made by amp_ppo/motion/demos/cartpole_sway.py)
-sways the cart 0.4 m to each side every 4 s. Sized to train on a 2-core CPU
+(amp_ppo/motion/data/cartpole_sway.npz, made by
+amp_ppo/motion/demos/cartpole_sway.py) sways the cart 0.4 m to each side
+every 4 s. Sized to train on a 2-core CPU
 in a few minutes.
 
 Presets: `--config=amp_ppo/configs/default.py:smoke` is a few hundred steps

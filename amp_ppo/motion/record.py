@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from amp_ppo.amp import features
-from amp_ppo.motion import reference
+from amp_ppo import motion as motion_lib
 from amp_ppo.run import evaluation
 from amp_ppo.run import experiment
 
@@ -34,15 +34,18 @@ def _joint_state_frame(state) -> jax.Array:
 
 
 def record_motion(env: envs.Env, policy, *, num_clips: int, num_steps: int,
-                  seed: int) -> Dict[str, np.ndarray]:
+                  seed: int, action_repeat: int = 1) -> Dict[str, np.ndarray]:
   """Rollouts of `policy` as `save_reference` keyword arguments.
+
+  The policy acts `num_steps` times, holding each action `action_repeat`
+  environment steps as in training; every environment step is a frame.
 
   Raises:
     RuntimeError: every episode ended within MIN_CLIP_FRAMES frames.
   """
   rollout = evaluation.policy_rollout(
       env, policy, _joint_state_frame, jax.random.PRNGKey(seed), num_clips,
-      num_steps)
+      num_steps, action_repeat)
   nq, _ = features.state_sizes(features.physics_model(env))
   qpos, qvel, clip_ids = [], [], []
   for frames, alive, done in zip(rollout.frames, rollout.alive, rollout.done):
@@ -74,8 +77,9 @@ def record_from_workdir(workdir: str, out: str, *,
                                              deterministic)
   arrays = record_motion(
       env, policy, num_clips=num_clips,
-      num_steps=num_steps or config.evaluation.num_steps, seed=seed)
-  reference.save_reference(out, **arrays)
+      num_steps=num_steps or config.evaluation.num_steps, seed=seed,
+      action_repeat=config.ppo.get('action_repeat', 1))
+  motion_lib.save_reference(out, **arrays)
   return checkpoint
 
 
@@ -102,7 +106,7 @@ def main(argv):
       values.workdir, values.out, checkpoint=values.checkpoint,
       num_clips=values.num_clips, num_steps=values.num_steps,
       seed=values.seed, deterministic=not values.stochastic)
-  motion = reference.load_reference(values.out)
+  motion = motion_lib.load_reference(values.out)
   print(f'wrote {values.out} from {checkpoint}: {len(motion.clips)} clips, '
         f'{motion.num_frames} frames at {motion.clips[0].fps:g} fps')
 

@@ -1,2 +1,2 @@
-"""Long runs: exact-resume state in checkpoints, non-finite checks, and the
-hooks the vendored PPO trainer calls for both."""
+"""Long runs: amp_ppo's part of a checkpoint (layout, exact-resume state,
+retention), non-finite checks, and the hooks the vendored PPO trainer calls."""

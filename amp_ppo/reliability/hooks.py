@@ -11,13 +11,15 @@ used, and passes it to the vendored trainer, which calls:
   on the host
     resume             the full state of the checkpoint to continue from
     check_epoch        raise NonFiniteError; strip the flags from the metrics
-    save               write the resume file, last, into Brax's step directory
+    save               write the resume state, last, into Brax's step
+                       directory, then delete checkpoints beyond
+                       keep_checkpoints
 
-See amp_ppo/reliability/resume_state.py (file format) and amp_ppo/reliability/finite_check.py.
+See amp_ppo/reliability/checkpoint.py (layout and format),
+amp_ppo/reliability/resume_state.py (what it holds) and
+amp_ppo/reliability/finite_check.py.
 """
 
-import hashlib
-import json
 import os
 from typing import Any, Dict, Optional, Tuple
 
@@ -26,6 +28,8 @@ import jax
 import jax.numpy as jnp
 
 from amp_ppo.amp import motion_prior
+from amp_ppo.reliability import amp_checkpoint
+from amp_ppo.reliability import checkpoint
 from amp_ppo.reliability import finite_check
 from amp_ppo.reliability import resume_state as resume_lib
 
@@ -48,29 +52,34 @@ class Reliability:
 
   def __init__(self, *, check_finite: bool, save_state: bool,
                fingerprint: Dict[str, str], versions: Dict[str, str],
-               eval_pending: bool):
+               eval_pending: bool, keep_checkpoints: Optional[int] = None):
     """Static setup.
 
     Args:
       check_finite: stop with NonFiniteError at the first NaN or inf.
-      save_state: write a resume file into every checkpoint.
+      save_state: write a resume state into every checkpoint.
       fingerprint: describes the run's configuration; a resume must match.
       versions: library versions; a mismatch on resume only warns.
       eval_pending: an evaluation follows every checkpoint (num_evals > 0 and
         run_evals), which advances the evaluator's key.
+      keep_checkpoints: keep only this many complete checkpoints (needs
+        save_state, whose resume state marks a checkpoint complete); None
+        keeps all.
     """
     self.check_finite = check_finite
     self.save_state = save_state
     self.fingerprint = fingerprint
     self.versions = versions
     self.eval_pending = eval_pending
+    self.keep_checkpoints = keep_checkpoints
     self.last_checkpoint: Optional[str] = None
     self._resume_dir: Optional[str] = None
-    self._resume_payload: Optional[Dict[str, Any]] = None
+    self._resume_state: Optional[Tuple[Dict[str, checkpoint.Leaves],
+                                       Dict[str, Any]]] = None
 
   @property
   def resuming(self) -> bool:
-    return self._resume_payload is not None
+    return self._resume_state is not None
 
   def prepare_resume(self, path: str) -> str:
     """Finds the checkpoint to resume from and checks it fits this run.
@@ -84,9 +93,9 @@ class Reliability:
     Returns:
       The step directory that will be resumed from.
     """
-    step_dir, payload = resume_lib.find_latest(path)
-    saved = json.loads(payload['fingerprint'])
-    differences = resume_lib.fingerprint_differences(saved, self.fingerprint)
+    step_dir, trees, meta = resume_lib.find_latest(path)
+    differences = resume_lib.fingerprint_differences(meta['fingerprint'],
+                                                     self.fingerprint)
     if differences:
       raise ValueError(
           f'Cannot resume from {step_dir}: it was written by a run with a '
@@ -95,15 +104,14 @@ class Reliability:
           'arguments it was written with, or start a new run (pass '
           'restore_checkpoint_path=<step directory> to warm-start the policy '
           'from it).')
-    saved_versions = json.loads(payload['versions'])
-    if saved_versions != self.versions:
+    if meta['versions'] != self.versions:
       logging.warning(
           'Resuming from %s, written with %s, now running %s: the run '
           'continues correctly but is not bit-identical to an uninterrupted '
-          'one.', step_dir, saved_versions, self.versions)
+          'one.', step_dir, meta['versions'], self.versions)
     logging.info('Resuming from %s (environment step %d).', step_dir,
-                 int(payload['env_steps']))
-    self._resume_dir, self._resume_payload = step_dir, payload
+                 meta['env_steps'])
+    self._resume_dir, self._resume_state = step_dir, (trees, meta)
     self.last_checkpoint = step_dir
     return step_dir
 
@@ -148,48 +156,44 @@ class Reliability:
       (training_state, env_state, local_key, key_envs, next iteration,
       environment steps, training walltime).
     """
-    payload, step_dir = self._resume_payload, self._resume_dir
-    restored = resume_lib.restore_like(
-        training_state.replace(amp=None), payload['training_state'],
-        replicated=True, what='training state')
+    (trees, meta), step_dir = self._resume_state, self._resume_dir
+    hint = ('resume with the environment, wrappers, networks, settings and '
+            'number of devices it was written with')
+    restored = checkpoint.restore_like(
+        training_state.replace(amp=None), trees['training_state'],
+        replicated=True, what="The checkpoint's training state", hint=hint)
     if amp is not None:
-      path = os.path.join(step_dir, motion_prior.CHECKPOINT_FILE)
-      if not os.path.exists(path):
-        raise ValueError(f'{step_dir} lacks {motion_prior.CHECKPOINT_FILE}, '
+      path = os.path.join(step_dir, amp_checkpoint.DIRECTORY)
+      if not os.path.isdir(path):
+        raise ValueError(f'{step_dir} lacks {amp_checkpoint.DIRECTORY}/, '
                          'the AMP state this checkpoint was written with.')
-      with open(path, 'rb') as f:
-        data = f.read()
-      if hashlib.sha256(data).hexdigest() != payload['amp_sha256']:
+      if checkpoint.commit_time(path) != meta['amp_state_commit']:
         raise ValueError(
-            f'{path} is not the AMP state that {resume_lib.RESUME_FILE} in '
-            'the same directory was written with (checksum mismatch).')
-      amp_state = amp.state_from_bytes(_first_replica(training_state.amp),
-                                       data, path)
-      amp_state = jax.tree_util.tree_map(
-          lambda fresh, value: jax.device_put(
-              jnp.broadcast_to(value, fresh.shape), fresh.sharding),
-          training_state.amp, amp_state)
-      restored = restored.replace(amp=amp_state)
-    env_state = resume_lib.restore_like(env_state, payload['env_state'],
-                                        replicated=False,
-                                        what='environment state')
-    keys = payload['keys']
-    eval_key = jnp.asarray(keys['eval_key'])
-    if payload['eval_pending']:
+            f'{path} is not the AMP state that {checkpoint.RESUME_STATE}/ in '
+            'the same directory was written with (their orbax commit times '
+            'do not match).')
+      restored = restored.replace(amp=amp_checkpoint.load(
+          training_state.amp, path, replicated=True))
+    env_state = checkpoint.restore_like(
+        env_state, trees['env_state'], replicated=False,
+        what="The checkpoint's environment state", hint=hint)
+    keys = trees['keys'].arrays  # By key path: "['eval_key']".
+    eval_key = jnp.asarray(keys["['eval_key']"])
+    if meta['eval_pending']:
       eval_key = _advance_evaluator_key(eval_key)
     evaluator._key = eval_key  # pylint: disable=protected-access
-    self._resume_payload = None  # Free the host copy.
-    return (restored, env_state, jnp.asarray(keys['local_key']),
-            jnp.asarray(keys['key_envs']),
-            int(payload['iteration']) + 1, int(payload['env_steps']),
-            float(payload['walltime']))
+    self._resume_state = None  # Free the host copy.
+    return (restored, env_state, jnp.asarray(keys["['local_key']"]),
+            jnp.asarray(keys["['key_envs']"]), meta['iteration'] + 1,
+            meta['env_steps'], meta['walltime'])
 
   def save(self, save_checkpoint_path: str, step: int, iteration: int,
            training_state: Any, env_state: Any, local_key: jax.Array,
            key_envs: jax.Array, evaluator: Any, walltime: float) -> None:
-    """Writes the resume file of Brax's step directory, marking it complete.
+    """Writes the resume state of Brax's step directory, marking it complete.
 
-    Called after Brax's and AMP's files of the step are written.
+    Called after Brax's and AMP's parts of the step are written. Then
+    deletes the checkpoints beyond keep_checkpoints.
 
     Args:
       save_checkpoint_path: the run's save_checkpoint_path.
@@ -204,30 +208,29 @@ class Reliability:
     """
     if not self.save_state:
       return
-    step_dir = os.path.join(os.fspath(save_checkpoint_path), f'{step:012d}')
-    eval_key = evaluator._key  # pylint: disable=protected-access
-    amp_sha256 = ''
+    save_checkpoint_path = os.fspath(save_checkpoint_path)
+    step_dir = os.path.join(save_checkpoint_path, f'{step:012d}')
+    amp_commit = None
     if training_state.amp is not None:
-      amp_sha256 = resume_lib.file_sha256(
-          os.path.join(step_dir, motion_prior.CHECKPOINT_FILE))
-    payload = {
-        'format': resume_lib.FORMAT_VERSION,
-        'fingerprint': json.dumps(self.fingerprint, sort_keys=True),
-        'versions': json.dumps(self.versions, sort_keys=True),
+      amp_commit = checkpoint.commit_time(
+          os.path.join(step_dir, amp_checkpoint.DIRECTORY))
+    trees = {
+        'training_state': checkpoint.flatten(
+            _first_replica(training_state.replace(amp=None))),
+        'env_state': checkpoint.flatten(env_state),
+        'keys': checkpoint.flatten({
+            'local_key': local_key, 'key_envs': key_envs,
+            'eval_key': evaluator._key}),  # pylint: disable=protected-access
+    }
+    resume_lib.write(step_dir, trees, {
+        'fingerprint': self.fingerprint,
+        'versions': self.versions,
         'iteration': iteration,
         'env_steps': step,
         'walltime': float(walltime),
         'eval_pending': self.eval_pending,
-        'training_state': resume_lib.flatten(
-            _first_replica(training_state.replace(amp=None))),
-        'env_state': resume_lib.flatten(env_state),
-        'keys': {
-            'local_key': jax.device_get(local_key),
-            'key_envs': jax.device_get(key_envs),
-            'eval_key': jax.device_get(eval_key),
-        },
-        'amp_sha256': amp_sha256,
-    }
-    resume_lib.remove_stale_temp_files(step_dir)
-    resume_lib.write(step_dir, payload)
+        'amp_state_commit': amp_commit,
+    })
     self.last_checkpoint = step_dir
+    if self.keep_checkpoints:
+      checkpoint.prune(save_checkpoint_path, self.keep_checkpoints, step_dir)

@@ -6,6 +6,7 @@ the style distance compares like with like.
 """
 
 import dataclasses
+import functools
 from typing import Any, Callable, Dict, Optional
 
 from brax import envs
@@ -15,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from amp_ppo.amp import features
-from amp_ppo.motion import reference as reference_lib
+from amp_ppo import motion as motion_lib
 from amp_ppo.run import style_metrics
 
 # Reference windows drawn (with the clips' weights) for the style distance.
@@ -27,7 +28,9 @@ class Rollout:
   """Deterministic rollouts of N environments for T steps, no auto-reset.
 
   Frame 0 is the reset state; `done[:, t]` marks frame t as terminal. Steps
-  after an episode's end are simulated but ignored.
+  after an episode's end are simulated but ignored. With action_repeat R, a
+  step is one environment step (the policy acts every R of them), as in
+  training, whose feature windows are of consecutive environment steps too.
   """
   frames: np.ndarray   # [N, T+1, F] AMP feature frames
   rewards: np.ndarray  # [N, T] task reward of step t (frame t -> t+1)
@@ -40,13 +43,22 @@ class Rollout:
     ended_before = np.cumsum(self.done, axis=1) - self.done
     return ended_before == 0
 
+  @property
+  def stepped(self) -> np.ndarray:
+    """[N, T]: step t (frame t -> t+1) belongs to the episode.
+
+    It does when no frame up to t is terminal: the step out of a terminal
+    frame is simulated, but it is past the episode's end.
+    """
+    return self.alive[:, 1:]
+
   def episode_returns(self) -> np.ndarray:
     """[N] sum of task rewards over each episode's steps."""
-    return np.sum(self.rewards * self.alive[:, :-1], axis=1)
+    return np.sum(self.rewards * self.stepped, axis=1)
 
   def episode_lengths(self) -> np.ndarray:
     """[N] steps taken before the episode ended (or T)."""
-    return np.sum(self.alive[:, 1:] & self.alive[:, :-1], axis=1)
+    return np.sum(self.stepped, axis=1)
 
   def windows(self, history_length: int) -> np.ndarray:
     """[M, H, F] windows of consecutive frames inside one episode."""
@@ -62,21 +74,34 @@ class Rollout:
 
 
 def policy_rollout(env: envs.Env, policy: Callable, frame_fn: Callable,
-                   key: jax.Array, num_envs: int, num_steps: int) -> Rollout:
-  """Runs `policy` (Brax inference fn: obs, key -> action, extras)."""
+                   key: jax.Array, num_envs: int, num_steps: int,
+                   action_repeat: int = 1) -> Rollout:
+  """Runs `policy` (Brax inference fn: obs, key -> action, extras).
+
+  The policy acts `num_steps` times, each action held for `action_repeat`
+  environment steps as Brax's training wrapper holds it.
+  """
 
   def one_env(key):
     key_reset, key_policy = jax.random.split(key)
     first = env.reset(key_reset)
 
-    def step(state, step_key):
-      action, _ = policy(state.obs, step_key)
+    def env_step(action, state, unused):
       state = env.step(state, action)
       return state, (frame_fn(state), state.reward, state.done,
                      features.physics_state(state))
 
-    _, (frames, rewards, done, states) = jax.lax.scan(
-        step, first, jax.random.split(key_policy, num_steps))
+    def step(state, step_key):
+      action, _ = policy(state.obs, step_key)
+      return jax.lax.scan(functools.partial(env_step, action), state, (),
+                          length=action_repeat)
+
+    _, outputs = jax.lax.scan(step, first,
+                              jax.random.split(key_policy, num_steps))
+    # [num_steps, action_repeat, ...] -> [num_steps * action_repeat, ...]
+    frames, rewards, done, states = jax.tree_util.tree_map(
+        lambda x: jnp.reshape(x, (x.shape[0] * x.shape[1],) + x.shape[2:]),
+        outputs)
     prepend = lambda start, rest: jnp.concatenate([start[None], rest])
     return (prepend(frame_fn(first), frames), rewards,
             prepend(first.done, done),
@@ -92,33 +117,33 @@ def policy_rollout(env: envs.Env, policy: Callable, frame_fn: Callable,
       first_env_states=jax.tree_util.tree_map(lambda x: x[0], states))
 
 
-def reference_frames(env: envs.Env, motion: reference_lib.ReferenceMotion,
+def reference_frames(env: envs.Env, motion: motion_lib.ReferenceMotion,
                      feature_fn: Optional[features.FeatureFn]
-                    ) -> reference_lib.ReferenceMotion:
+                    ) -> motion_lib.ReferenceMotion:
   """The motion resampled to the control rate, as feature clips."""
   if motion.kind == 'features':
-    return reference_lib.resample(motion, float(env.dt))
+    return motion_lib.resample(motion, float(env.dt))
   model = features.physics_model(env)
-  motion = reference_lib.resample(motion, float(env.dt),
-                                  features.quaternion_starts(model))
+  motion = motion_lib.resample(motion, float(env.dt),
+                               features.quaternion_starts(model))
   to_features = jax.jit(jax.vmap(
       feature_fn or features.default_feature_fn(env)))
   clips = [
-      reference_lib.Clip(
+      motion_lib.Clip(
           source=clip.source, fps=clip.fps, weight=clip.weight,
           features=np.asarray(to_features(clip.qpos, clip.qvel)))
       for clip in motion.clips
   ]
-  return reference_lib.ReferenceMotion(tuple(clips))
+  return motion_lib.ReferenceMotion(tuple(clips))
 
 
-def reference_windows(feature_motion: reference_lib.ReferenceMotion,
+def reference_windows(feature_motion: motion_lib.ReferenceMotion,
                       history_length: int, seed: int = 0,
                       num_samples: int = REFERENCE_SAMPLES) -> np.ndarray:
   """[num_samples, H, F] windows drawn with the clips' weights."""
-  starts, probabilities = reference_lib.window_starts(feature_motion,
-                                                       history_length)
-  frames = reference_lib.concatenated(feature_motion, 'features')
+  starts, probabilities = motion_lib.window_starts(feature_motion,
+                                                    history_length)
+  frames = motion_lib.concatenated(feature_motion, 'features')
   chosen = np.random.default_rng(seed).choice(
       starts, size=num_samples, p=probabilities)
   return frames[chosen[:, None] + np.arange(history_length)].astype(
@@ -127,10 +152,10 @@ def reference_windows(feature_motion: reference_lib.ReferenceMotion,
 
 def evaluate_policy(env: envs.Env, policy: Callable, frame_fn: Callable,
                     ref_windows: np.ndarray, *, num_envs: int, num_steps: int,
-                    seed: int) -> Dict[str, Any]:
+                    seed: int, action_repeat: int = 1) -> Dict[str, Any]:
   """Task return and style distance of deterministic policy rollouts."""
   rollout = policy_rollout(env, policy, frame_fn, jax.random.PRNGKey(seed),
-                           num_envs, num_steps)
+                           num_envs, num_steps, action_repeat)
   windows = rollout.windows(ref_windows.shape[1])
   return {
       'rollout': rollout,

@@ -3,10 +3,11 @@
 `run_experiment` is what `python -m amp_ppo.main` calls, once for the AMP
 run and once more for the PPO-only baseline with `--baseline`.
 
-Checkpoints: the trainer writes step directories (Brax's checkpoint,
-amp_state.msgpack and amp_ppo's resume_state.msgpack, written last) into a
-staging directory, and each is moved to
-`<workdir>/checkpoints/<total step:012d>/` once complete. An interrupted run
+Checkpoints: the trainer writes step directories (Brax's checkpoint, then
+amp_ppo's `amp_state/` and `resume_state/`; see
+amp_ppo/reliability/checkpoint.py) into a staging directory, and each is
+moved to `<workdir>/checkpoints/<total step:012d>/` once complete; with
+`keep_checkpoints`, only the newest that many stay there. An interrupted run
 resumes exactly from the newest one. A finished run given more
 num_timesteps continues from it through Brax's `restore_checkpoint_path`,
 whose step counter starts at 0 again; the move adds the steps already
@@ -33,8 +34,8 @@ import ml_collections
 
 from amp_ppo.amp import features
 from amp_ppo.amp import losses
-from amp_ppo.motion import reference as reference_lib
-from amp_ppo.reliability import resume_state as resume_lib
+from amp_ppo import motion as motion_lib
+from amp_ppo.reliability import checkpoint as step_checkpoint
 from amp_ppo.run import evaluation
 from amp_ppo.run import outputs
 
@@ -140,7 +141,7 @@ def reference_paths(config: ml_collections.ConfigDict, env: envs.Env,
         'reference=synthetic: recording a placeholder reference of open-loop '
         'periodic actions into %s. It is not a meaningful style; give real '
         'motion with --config.reference=path.npz.', path)
-    reference_lib.save_reference(path, **synthetic.periodic_reference(env))
+    motion_lib.save_reference(path, **synthetic.periodic_reference(env))
   return [path]
 
 
@@ -155,36 +156,26 @@ def _staging_dir(workdir: str) -> str:
   return os.path.join(checkpoint_dir(workdir), _STAGING_DIR)
 
 
-def step_dirs(directory: str) -> List[Tuple[int, str]]:
-  """(step, path) of every `<step:012d>` directory, by increasing step."""
-  if not os.path.isdir(directory):
-    return []
-  found = [(int(name), os.path.join(directory, name))
-           for name in os.listdir(directory) if name.isdigit()]
-  return sorted(found)
-
-
 def latest_checkpoint(workdir: str) -> Optional[Tuple[int, str]]:
   """(total step, step dir) of the newest published checkpoint, or None."""
-  found = step_dirs(checkpoint_dir(workdir))
+  found = step_checkpoint.step_directories(checkpoint_dir(workdir))
   return found[-1] if found else None
 
 
-def _is_complete(step_dir: str) -> bool:
-  # amp_ppo writes the resume file last, so it marks a finished save.
-  return os.path.exists(os.path.join(step_dir, resume_lib.RESUME_FILE))
-
-
-def _publish_checkpoints(workdir: str, step_offset: int) -> None:
+def _publish_checkpoints(workdir: str, step_offset: int,
+                         keep: Optional[int]) -> None:
   """Moves complete staging step dirs to their total-step names."""
-  for step, path in step_dirs(_staging_dir(workdir)):
-    if not _is_complete(path):
+  final = None
+  for step, path in step_checkpoint.step_directories(_staging_dir(workdir)):
+    if not step_checkpoint.is_complete(path):
       continue
     final = os.path.join(checkpoint_dir(workdir),
                          f'{step + step_offset:012d}')
     if os.path.exists(final):
       shutil.rmtree(final)
     os.replace(path, final)
+  if keep and final:
+    step_checkpoint.prune(checkpoint_dir(workdir), keep, final)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,6 +229,7 @@ def _train_kwargs(config: ml_collections.ConfigDict, workdir: str,
                 **env_kwargs, **ppo)
   kwargs.update(save_checkpoint_path=_staging_dir(workdir),
                 save_resume_state=True,
+                keep_checkpoints=config.get('keep_checkpoints'),
                 resume_checkpoint_path=start.resume_path,
                 restore_checkpoint_path=start.restore_path)
   if use_amp:
@@ -260,7 +252,7 @@ def _plain(value):
 
 
 def _progress_fn(workdir: str, start: _Start, total_steps: int,
-                 log: outputs.MetricsLog,
+                 keep: Optional[int], log: outputs.MetricsLog,
                  monitor: outputs.DiscriminatorMonitor,
                  warnings: List[str], printer: Callable[[str], None]):
   """Brax progress_fn: checkpoints, metrics, progress line, warnings."""
@@ -268,7 +260,7 @@ def _progress_fn(workdir: str, start: _Start, total_steps: int,
 
   def progress_fn(local_step, metrics):
     # Brax calls this right after it saved this step's checkpoint.
-    _publish_checkpoints(workdir, start.step_offset)
+    _publish_checkpoints(workdir, start.step_offset, keep)
     if local_step == 0 and start.step_offset:
       return  # the restored policy's eval repeats the last one recorded
     step = start.step_offset + int(local_step)
@@ -301,14 +293,15 @@ def _train(config, workdir, env, env_kwargs, use_amp, references, start,
       **config.monitor.to_dict())
   kwargs = _train_kwargs(config, workdir, env, env_kwargs, use_amp,
                          references, start)
-  kwargs['progress_fn'] = _progress_fn(workdir, start, total_steps, log,
-                                       monitor, warnings, printer)
+  keep = config.get('keep_checkpoints')
+  kwargs['progress_fn'] = _progress_fn(workdir, start, total_steps, keep,
+                                       log, monitor, warnings, printer)
   from amp_ppo import training  # pylint: disable=g-import-not-at-top
   try:
     make_policy, params, _ = training.train(**kwargs)
   finally:
     log.close()
-    _publish_checkpoints(workdir, start.step_offset)
+    _publish_checkpoints(workdir, start.step_offset, keep)
   latest = latest_checkpoint(workdir)
   return (make_policy(params, deterministic=True),
           latest[0] if latest else total_steps, warnings)
@@ -322,12 +315,13 @@ def _evaluate(config, env, references, policy) -> Dict[str, Any]:
   frame_fn, _ = features.frame_fn_for(env, feature_fn,
                                       config.info_feature_key or None)
   motion = evaluation.reference_frames(
-      env, reference_lib.load_reference(references), feature_fn)
+      env, motion_lib.load_reference(references), feature_fn)
   windows = evaluation.reference_windows(
       motion, config.amp.history_length, seed=config.evaluation.seed)
   return evaluation.evaluate_policy(
       env, policy, frame_fn, windows, num_envs=config.evaluation.num_envs,
-      num_steps=config.evaluation.num_steps, seed=config.evaluation.seed)
+      num_steps=config.evaluation.num_steps, seed=config.evaluation.seed,
+      action_repeat=config.ppo.get('action_repeat', 1))
 
 
 def _render(env, rollout, workdir, printer) -> Optional[str]:

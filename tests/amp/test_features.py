@@ -1,113 +1,142 @@
-"""Feature windows are taken before auto-reset and never span two episodes."""
+"""Feature functions: from (q, qd) only, heading-free, and the default one's
+choice of bodies and dimensions."""
 
-from absl.testing import parameterized
 from brax import envs
 import jax
 import jax.numpy as jnp
+import mujoco
+from mujoco import mjx
 import numpy as np
+import pytest
 
+from amp_ppo.amp import build
 from amp_ppo.amp import features
-from tests import helpers
-
-_NUM_ENVS = 8
-_NUM_STEPS = 40
-_EPISODE_LENGTH = 7  # Shorter than some episodes: truncation happens too.
+from amp_ppo import motion as motion_lib
+from amp_ppo.motion.demos import cartpole_sway
 
 
-def _windows(history_length, action_repeat=1, info_key=None):
-  """Rolls the counter env through Brax's training wrappers; [T, N, H, 2]."""
-  raw = helpers.CounterEnv()
-  frame_fn, from_info = features.frame_fn_for(
-      raw, None if info_key else helpers.counter_features, info_key)
-  env = envs.training.wrap(
-      features.AmpFeatureWrapper(raw, frame_fn, history_length, from_info),
-      episode_length=_EPISODE_LENGTH, action_repeat=action_repeat)
-  state = jax.jit(env.reset)(jax.random.split(jax.random.PRNGKey(0),
-                                              _NUM_ENVS))
-
-  def step(state, _):
-    state = env.step(state, jnp.zeros((_NUM_ENVS, 1)))
-    return state, (state.info[features.WINDOW_KEY], state.done)
-
-  _, (windows, done) = jax.jit(
-      lambda s: jax.lax.scan(step, s, (), _NUM_STEPS))(state)
-  return np.asarray(windows), np.asarray(done)
+@pytest.fixture(scope='module')
+def positional_ant():
+  return envs.get_environment('ant', backend='positional')
 
 
-class WindowTest(parameterized.TestCase):
-
-  @parameterized.named_parameters(
-      ('pair', 2, 1, None),
-      ('history3', 3, 1, None),
-      ('history4_action_repeat', 4, 2, None),
-      ('pair_from_info', 2, 1, 'counter_features'),
-      ('history3_from_info', 3, 1, 'counter_features'),
-  )
-  def test_windows_stay_inside_one_episode(self, history, action_repeat,
-                                           info_key):
-    windows, done = _windows(history, action_repeat, info_key)
-    self.assertEqual(windows.shape, (_NUM_STEPS, _NUM_ENVS, history, 2))
-    self.assertGreater(done.sum(), _NUM_ENVS)  # many resets happened
-    steps, episode_ids = windows[..., 0], windows[..., 1]
-    np.testing.assert_array_equal(
-        episode_ids, np.broadcast_to(episode_ids[..., :1], episode_ids.shape))
-    gaps = np.diff(steps, axis=-1)
-    # The newest frame always follows the one before it by exactly one step.
-    np.testing.assert_array_equal(gaps[..., -1], 1.0)
-    # Older gaps are 1, or 0 where a fresh episode's start frame pads the
-    # history; padding only ever precedes real frames.
-    self.assertTrue(np.all((gaps == 0) | (gaps == 1)))
-    padded = gaps == 0
-    self.assertTrue(np.all(np.diff(padded.astype(int), axis=-1) <= 0))
-    # Padding happens exactly when the window starts at the episode's frame 0.
-    np.testing.assert_array_equal(padded.any(-1),
-                                  (steps[..., 0] == 0) & padded.any(-1))
-
-  def test_terminal_frame_is_taken_before_reset(self):
-    windows, done = _windows(2)
-    terminal_next_steps = windows[..., 1, 0][done.astype(bool)]
-    # Without the pre-reset frame these would be 0, the reset state's step.
-    self.assertTrue(np.all(terminal_next_steps >= 5))
+@pytest.mark.parametrize('env_name', ['inverted_pendulum', 'ant'])
+def test_features_depend_on_q_and_qd_only(env_name):
+  # Positional Brax carries body transforms that drift from forward
+  # kinematics of q; features must not read them, or reference frames
+  # (which have only q and qd) and policy states would disagree.
+  env = envs.get_environment(env_name, backend='positional')
+  feature_fn = features.default_feature_fn(env)
+  frame_fn, _ = features.frame_fn_for(env, None, None)
+  state = jax.jit(env.reset)(jax.random.PRNGKey(1))
+  for _ in range(3):
+    state = jax.jit(env.step)(state, jnp.full((env.action_size,), 0.3))
+  from_policy = frame_fn(state)
+  rebuilt = env.pipeline_init(state.pipeline_state.q,
+                              state.pipeline_state.qd)
+  drift = np.abs(rebuilt.x.pos - state.pipeline_state.x.pos).max()
+  assert drift > 1e-5  # the trap exists in this backend
+  from_reference = feature_fn(state.pipeline_state.q,
+                              state.pipeline_state.qd)
+  np.testing.assert_array_equal(from_policy, from_reference)
+  assert np.all(np.isfinite(from_policy))
 
 
-class DefaultFeatureTest(parameterized.TestCase):
+def test_free_root_features_ignore_heading(positional_ant):
+  env = positional_ant
+  feature_fn = jax.jit(features.default_feature_fn(env))
+  q = np.array(env.sys.init_q)
+  qd = np.zeros(env.sys.qd_size())
+  qd[0] = 1.0  # moving along the facing direction
+  turned_q, turned_qd = q.copy(), qd.copy()
+  angle = 1.1  # yaw the whole robot, velocity included
+  turned_q[3:7] = [np.cos(angle / 2), 0, 0, np.sin(angle / 2)]
+  turned_qd[:2] = [np.cos(angle), np.sin(angle)]
+  np.testing.assert_allclose(feature_fn(q, qd),
+                             feature_fn(turned_q, turned_qd), atol=1e-4)
 
-  @parameterized.parameters('inverted_pendulum', 'ant')
-  def test_features_depend_on_q_and_qd_only(self, env_name):
-    # Positional Brax carries body transforms that drift from forward
-    # kinematics of q; features must not read them, or reference frames
-    # (which have only q and qd) and policy states would disagree.
-    env = envs.get_environment(env_name, backend='positional')
-    feature_fn = features.default_feature_fn(env)
-    frame_fn, _ = features.frame_fn_for(env, None, None)
-    state = jax.jit(env.reset)(jax.random.PRNGKey(1))
-    for _ in range(3):
-      state = jax.jit(env.step)(state, jnp.full((env.action_size,), 0.3))
-    from_policy = frame_fn(state)
-    rebuilt = env.pipeline_init(state.pipeline_state.q,
-                                state.pipeline_state.qd)
-    drift = np.abs(rebuilt.x.pos - state.pipeline_state.x.pos).max()
-    self.assertGreater(drift, 1e-5)  # the trap exists in this backend
-    from_reference = feature_fn(state.pipeline_state.q,
-                                state.pipeline_state.qd)
-    np.testing.assert_array_equal(from_policy, from_reference)
-    self.assertTrue(np.all(np.isfinite(from_policy)))
 
-  def test_free_root_features_ignore_heading(self):
-    env = envs.get_environment('ant', backend='positional')
-    feature_fn = jax.jit(features.default_feature_fn(env))
-    q = np.array(env.sys.init_q)
-    qd = np.zeros(env.sys.qd_size())
-    qd[0] = 1.0  # moving along the facing direction
-    turned_q, turned_qd = q.copy(), qd.copy()
-    angle = 1.1  # yaw the whole robot, velocity included
-    turned_q[3:7] = [np.cos(angle / 2), 0, 0, np.sin(angle / 2)]
-    turned_qd[:2] = [np.cos(angle), np.sin(angle)]
-    np.testing.assert_allclose(feature_fn(q, qd),
-                               feature_fn(turned_q, turned_qd), atol=1e-4)
+def test_quaternion_starts(positional_ant):
+  assert list(features.quaternion_starts(positional_ant.sys)) == [3]
+  pendulum = envs.get_environment('inverted_pendulum')
+  assert list(features.quaternion_starts(pendulum.sys)) == []
 
-  def test_quaternion_starts(self):
-    ant = envs.get_environment('ant', backend='positional')
-    self.assertEqual(list(features.quaternion_starts(ant.sys)), [3])
-    pendulum = envs.get_environment('inverted_pendulum')
-    self.assertEqual(list(features.quaternion_starts(pendulum.sys)), [])
+
+_ROBOT = """
+    <body name="torso" pos="0 0 1">
+      <freejoint/>
+      <geom type="box" size="0.2 0.1 0.05" mass="1"/>
+      <body name="leg" pos="0.2 0 0">
+        <joint name="hip" type="hinge" axis="0 1 0"/>
+        <geom type="capsule" fromto="0 0 0 0 0 -0.4" size="0.03" mass="0.2"/>
+        <body name="foot" pos="0 0 -0.4">
+          <joint name="knee" type="hinge" axis="0 1 0"/>
+          <geom type="sphere" size="0.04" mass="0.1"/>
+        </body>
+      </body>
+    </body>"""
+
+_PROP = """
+    <body name="crate" pos="3 1 0.5">
+      <geom type="box" size="0.5 0.5 0.5"/>
+    </body>"""
+
+
+class _MjxScene:
+  """The parts of an MJX environment that the feature function reads."""
+
+  def __init__(self, bodies: str):
+    self.mj_model = mujoco.MjModel.from_xml_string(
+        f'<mujoco><worldbody>{bodies}</worldbody></mujoco>')
+    self.mjx_model = mjx.put_model(self.mj_model)
+
+
+def _random_states(model, n=5):
+  rng = np.random.default_rng(1)
+  q = np.asarray(model.qpos0) + rng.uniform(-0.4, 0.4, (n, model.nq))
+  q[:, 3:7] /= np.linalg.norm(q[:, 3:7], axis=1, keepdims=True)
+  qd = rng.standard_normal((n, model.nv))
+  return jnp.asarray(q, jnp.float32), jnp.asarray(qd, jnp.float32)
+
+
+def test_free_root_is_the_body_of_the_free_joint_not_body_1():
+  alone, behind_a_prop = _MjxScene(_ROBOT), _MjxScene(_PROP + _ROBOT)
+  assert int(behind_a_prop.mj_model.jnt_bodyid[0]) == 2  # the premise
+  q, qd = _random_states(alone.mj_model)
+  want = jax.vmap(features.default_feature_fn(alone))(q, qd)
+  got = jax.vmap(features.default_feature_fn(behind_a_prop))(q, qd)
+  # The prop's fixed pose is no part of the robot's style.
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def _cartpole_features():
+  env = envs.get_environment(cartpole_sway.ENV_NAME,
+                             backend=cartpole_sway.ENV_BACKEND)
+  feature_fn = jax.jit(jax.vmap(features.default_feature_fn(env)))
+  motion = motion_lib.load_reference(cartpole_sway.BUNDLED_REFERENCE)
+  reference = np.asarray(feature_fn(
+      jnp.asarray(motion_lib.concatenated(motion, 'qpos')),
+      jnp.asarray(motion_lib.concatenated(motion, 'qvel'))))
+  starts = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), 16))
+  initial = np.asarray(feature_fn(starts.pipeline_state.q,
+                                  starts.pipeline_state.qd))
+  return reference, initial
+
+
+def test_the_default_demo_has_no_constant_or_duplicate_feature():
+  reference, initial = _cartpole_features()
+  report = build.feature_report(reference, initial)
+  assert report['constant_dims'] == []
+  assert report['duplicate_dims'] == []
+  # The cart's and the pole's body positions only repeat q[0] or stay put;
+  # what is left is the state itself.
+  assert reference.shape[1] == 4
+
+
+def test_feature_report_names_constant_and_duplicate_dimensions():
+  rng = np.random.default_rng(0)
+  frames = rng.standard_normal((32, 3))
+  frames = np.concatenate([frames, frames[:, 1:2], np.ones((32, 1))], axis=1)
+  report = build.feature_report(frames[:20], frames[20:])
+  assert report['constant_dims'] == [4]
+  assert report['duplicate_dims'] == [(1, 3)]

@@ -1,6 +1,5 @@
 """Reference state initialisation re-samples a reference start at every reset."""
 
-from absl.testing import parameterized
 from brax import envs
 import jax
 import jax.numpy as jnp
@@ -50,20 +49,19 @@ def _is_reference(carts):
   return np.isclose(carts[..., None], _REFERENCE_CART, atol=1e-6).any(-1)
 
 
-class ReferenceStateInitTest(parameterized.TestCase):
+def test_every_start_is_a_fresh_reference_frame():
+  for env_starts in _episode_starts(1.0):
+    assert np.all(_is_reference(env_starts)), env_starts
+    # Re-sampled at every auto-reset, not fixed per environment.
+    assert len(np.unique(env_starts)) > 3
 
-  def test_every_start_is_a_fresh_reference_frame(self):
-    for env_starts in _episode_starts(1.0):
-      self.assertTrue(np.all(_is_reference(env_starts)), env_starts)
-      # Re-sampled at every auto-reset, not fixed per environment.
-      self.assertGreater(len(np.unique(env_starts)), 3)
 
-  def test_fraction_zero_keeps_the_environments_own_starts(self):
-    starts = np.concatenate(_episode_starts(0.0))
-    self.assertFalse(np.any(_is_reference(starts)))
-    self.assertTrue(np.all(np.abs(starts) <= 0.01))
+def test_fraction_zero_keeps_the_environments_own_starts():
+  starts = np.concatenate(_episode_starts(0.0))
+  assert not np.any(_is_reference(starts))
+  assert np.all(np.abs(starts) <= 0.01)
 
-  def test_fraction_mixes_both(self):
-    share = _is_reference(np.concatenate(_episode_starts(0.5))).mean()
-    self.assertGreater(share, 0.2)
-    self.assertLess(share, 0.8)
+
+def test_fraction_mixes_both():
+  share = _is_reference(np.concatenate(_episode_starts(0.5))).mean()
+  assert 0.2 < share < 0.8

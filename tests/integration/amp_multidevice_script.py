@@ -20,7 +20,7 @@ import jax
 import numpy as np
 
 import amp_ppo
-from amp_ppo.motion import reference
+from amp_ppo import motion as motion_lib
 from tests import helpers
 
 _TRAINING_STEPS = 2
@@ -31,8 +31,8 @@ def main():
   with tempfile.TemporaryDirectory() as tmp:
     steps = np.arange(12, dtype=np.float32)
     path = os.path.join(tmp, 'counter.npz')
-    reference.save_reference(path, fps=1 / helpers.CounterEnv.dt,
-                             features=np.stack([steps, 0 * steps], axis=1))
+    motion_lib.save_reference(path, fps=1 / helpers.CounterEnv.dt,
+                              features=np.stack([steps, 0 * steps], axis=1))
     progress = []
     _, params, _ = amp_ppo.train(
         environment=helpers.CounterEnv(),

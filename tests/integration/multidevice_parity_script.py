@@ -6,11 +6,11 @@ number of host devices is fixed when JAX starts:
   XLA_FLAGS=--xla_force_host_platform_device_count=2 \
       python -m tests.integration.multidevice_parity_script
 
-(from the repository root). Trains each configuration below on every local
-device with pmap (Brax PPO uses all local devices unless max_devices_per_host
-is set), once with upstream Brax PPO (through `brax_upstream`) and
-once with `amp_ppo.train`, and prints one JSON object on the last line of
-stdout:
+(from the repository root). Trains each configuration below (the tiny run of
+`parity_settings`, plus what reduces across devices) on every local device
+with pmap (Brax PPO uses all local devices unless max_devices_per_host is
+set), once with upstream Brax PPO (through `brax_upstream`) and once with
+`amp_ppo.train`, and prints one JSON object on the last line of stdout:
 
   {"local_device_count": int,
    "configs": {name: {"shim_active_during_amp_ppo": bool,
@@ -20,36 +20,18 @@ stdout:
 where every list of differences is empty when the runs agree bitwise.
 """
 
-import functools
 import json
 from typing import Any, Dict
 
 import amp_ppo
 from brax import envs
-from brax.training.agents.ppo import networks as ppo_networks
 import jax
 
 from tests.integration import brax_upstream
+from tests.integration import parity_settings
 
-# num_envs must be divisible by the device count; per device, the 4 * 4
-# transitions of one training step then split into 4 minibatches of 2.
-_COMMON = dict(
-    num_timesteps=128,
-    episode_length=16,
-    num_envs=4,
-    batch_size=4,
-    num_minibatches=4,
-    unroll_length=4,
-    num_updates_per_batch=2,
-    learning_rate=3e-3,
-    entropy_cost=1e-2,
-    num_eval_envs=4,
-    seed=5,
-    network_factory=functools.partial(
-        ppo_networks.make_ppo_networks,
-        policy_hidden_layer_sizes=(8,),
-        value_hidden_layer_sizes=(8,)),
-)
+_COMMON = dict(parity_settings.TINY_PPO,
+               network_factory=parity_settings.mlp_networks())
 
 _CONFIGS = {
     'plain': dict(_COMMON),

@@ -2,12 +2,14 @@
 
 Usage: python -m tests.integration.reliability_kill_script CHECKPOINT_DIR REFERENCE STEP
 
-The first write to a file whose name contains `resume_state.msgpack` inside
-the step directory of STEP (however amp_ppo opens it: `open` or `os.fdopen`
-of a temp file) writes half of its bytes, syncs them, prints `MID_SAVE
-<path>` on stdout and sleeps, so that the test can SIGKILL this process in
-the middle of the real save code path. Only file opening is intercepted;
-what amp_ppo writes, and where, is its own code.
+The write of orbax's `commit_success.txt` into `resume_state*` in the step
+directory of STEP (orbax's temporary directory, or wherever the resume state
+is written; however it is opened from Python: `open` or `os.fdopen`)
+writes half of its bytes, syncs them, prints `MID_SAVE <path>` on stdout and
+sleeps, so that the test can SIGKILL this process in the middle of the real
+save code path. It is orbax's last write before its commit: the whole resume
+state is on disk then. Only file opening is intercepted; what amp_ppo and
+orbax write, and where, is their own code.
 """
 
 import builtins
@@ -16,10 +18,11 @@ import sys
 import time
 
 import amp_ppo
-from amp_ppo.reliability import resume_state
+from amp_ppo.reliability import checkpoint
 from tests.integration import reliability_setup
 
 _SLEEP_SECONDS = 600
+_LAST_WRITE = 'commit_success.txt'
 
 
 class _StallingFile:
@@ -52,10 +55,10 @@ def _install_trap(step_dir_name: str) -> None:
   real_open, real_fdopen = builtins.open, os.fdopen
 
   def trapped(file, path):
-    path = os.fspath(path)
-    if (resume_state.RESUME_FILE in os.path.basename(path) and
-        os.path.basename(os.path.dirname(os.path.abspath(path))) ==
-        step_dir_name):
+    parts = os.path.abspath(os.fsdecode(path)).split(os.sep)
+    if (len(parts) > 2 and parts[-1] == _LAST_WRITE and
+        parts[-3] == step_dir_name and
+        parts[-2].startswith(checkpoint.RESUME_STATE)):
       return _StallingFile(file, path)
     return file
 

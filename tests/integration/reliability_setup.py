@@ -26,9 +26,13 @@ def train_kwargs(reference_path, **overrides):
       num_timesteps=ITERATIONS * ENV_STEPS_PER_TRAINING_STEP,
       episode_length=16, num_envs=8, batch_size=8, num_minibatches=2,
       unroll_length=4, num_evals=ITERATIONS + 1, num_eval_envs=4, seed=5,
+      # mean_kernel_init_fn spelled out (the same initialiser as the
+      # default's): Brax's checkpoint.load_policy cannot rebuild a network
+      # whose config holds None there.
       network_factory=functools.partial(
           ppo_networks.make_ppo_networks, policy_hidden_layer_sizes=(8,),
-          value_hidden_layer_sizes=(8,)),
+          value_hidden_layer_sizes=(8,),
+          mean_kernel_init_fn=jax.nn.initializers.lecun_uniform),
       amp_reference=reference_path,
       amp_feature_fn=helpers.counter_features,
       amp_disc_hidden_layer_sizes=(8,), amp_disc_minibatch_size=8,

@@ -14,7 +14,8 @@ import pytest
 
 import amp_ppo
 from amp_ppo.amp import motion_prior
-from amp_ppo.motion import reference
+from amp_ppo import motion as motion_lib
+from amp_ppo.reliability import amp_checkpoint
 from tests import helpers
 from tests import helpers
 
@@ -97,11 +98,9 @@ def test_returns_amp_state_as_fourth_params_entry(amp_run):
 
 def test_checkpoint_holds_discriminator_optimiser_and_normaliser(amp_run):
   step_dir = _last_step_dir(amp_run['checkpoint_dir'])
-  assert os.path.exists(os.path.join(step_dir, motion_prior.CHECKPOINT_FILE))
   final = amp_run['params'][3]
-  with open(os.path.join(step_dir, motion_prior.CHECKPOINT_FILE), 'rb') as f:
-    import flax.serialization  # pylint: disable=g-import-not-at-top
-    saved = flax.serialization.from_bytes(final, f.read())
+  saved = amp_checkpoint.load(
+      final, os.path.join(step_dir, amp_checkpoint.DIRECTORY))
   for a, b in zip(jax.tree_util.tree_leaves(saved),
                   jax.tree_util.tree_leaves(final)):
     np.testing.assert_array_equal(a, b)
@@ -135,7 +134,7 @@ def test_warm_start_from_ppo_only_checkpoint(reference_path, tmp_path):
   _, ppo_params, _ = amp_ppo.train(**ppo_kwargs)
   assert len(ppo_params) == 3
   step_dir = _last_step_dir(ppo_dir)
-  assert not os.path.exists(os.path.join(step_dir, motion_prior.CHECKPOINT_FILE))
+  assert not os.path.exists(os.path.join(step_dir, amp_checkpoint.DIRECTORY))
   _, params, _ = _train(reference_path, restore_checkpoint_path=step_dir,
                         num_timesteps=2 * _ENV_STEPS_PER_TRAINING_STEP)
   # The discriminator started fresh: only this run's windows are in replay.
@@ -218,7 +217,7 @@ def test_brax_pipeline_env_with_state_reference_and_rsi(tmp_path):
                   axis=1)
   qvel = np.gradient(qpos, 1 / 100.0, axis=0)
   path = str(tmp_path / 'sway.npz')
-  reference.save_reference(path, fps=100.0, qpos=qpos, qvel=qvel)
+  motion_lib.save_reference(path, fps=100.0, qpos=qpos, qvel=qvel)
   progress = []
   _, params, _ = amp_ppo.train(
       environment=env, num_timesteps=2 * _ENV_STEPS_PER_TRAINING_STEP,
@@ -233,5 +232,6 @@ def test_brax_pipeline_env_with_state_reference_and_rsi(tmp_path):
       amp_reference_state_init=0.5)
   assert int(params[3].replay.count) == 2 * _INSERTED_PER_TRAINING_STEP
   assert math.isfinite(float(progress[-1]['training/amp/disc_loss']))
-  # Features are (q, qd, body positions): 2 + 2 + 2 bodies x 3.
-  assert params[3].normalizer.mean.shape == (10,)
+  # Features are (q, qd): the cart's and the pole's body positions only
+  # repeat the cart's q or stay put, so the default leaves them out.
+  assert params[3].normalizer.mean.shape == (4,)

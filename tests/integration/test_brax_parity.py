@@ -10,9 +10,10 @@ the returned `make_policy`, and saved checkpoints.
 
 Each configuration is trained once per module (see the `runs` fixture), on
 Brax's tiny `fast` test environment (or `inverted_pendulum` where `fast`
-cannot serve) with 8-unit networks, 4 envs and 128 timesteps, so runs take
-seconds. The persistent compilation cache set up in conftest.py lets the
-second trainer of each pair reuse the first one's executables.
+cannot serve) with the tiny run of `parity_settings` (8-unit networks, 4 envs
+and 128 timesteps), so runs take seconds. The persistent compilation cache set
+up in conftest.py lets the second trainer of each pair reuse the first one's
+executables.
 """
 
 import dataclasses
@@ -29,7 +30,6 @@ import amp_ppo
 from amp_ppo import jax_compat
 from brax import envs
 from brax.training.agents.ppo import checkpoint as ppo_checkpoint
-from brax.training.agents.ppo import networks as ppo_networks
 from brax.training.agents.ppo import networks_vision as ppo_networks_vision
 from brax.training.agents.ppo import train as brax_ppo_train
 import jax
@@ -38,6 +38,7 @@ import numpy as np
 import pytest
 
 from tests.integration import brax_upstream
+from tests.integration import parity_settings
 
 _UPSTREAM = 'upstream'
 _AMP_PPO = 'amp_ppo'
@@ -54,34 +55,8 @@ def _trainer(name: str) -> Callable[..., Any]:
 
 
 # ---------------------------------------------------------------------------
-# Configurations.
+# Configurations: parity_settings.TINY_PPO plus the feature under test.
 # ---------------------------------------------------------------------------
-
-
-def _mlp_networks(**kwargs):
-  return functools.partial(
-      ppo_networks.make_ppo_networks,
-      policy_hidden_layer_sizes=(8,),
-      value_hidden_layer_sizes=(8,),
-      **kwargs)
-
-
-# 64 environment steps per training step (batch_size * num_minibatches *
-# unroll_length), so 128 timesteps are two training steps.
-_STEPS_PER_TRAINING_STEP = 64
-_COMMON = dict(
-    num_timesteps=128,
-    episode_length=16,
-    num_envs=4,
-    batch_size=4,
-    num_minibatches=4,
-    unroll_length=4,
-    num_updates_per_batch=2,
-    learning_rate=3e-3,
-    entropy_cost=1e-2,
-    num_eval_envs=4,
-    seed=3,
-)
 
 
 class _FastWithTimeOut(envs.Wrapper):
@@ -140,8 +115,9 @@ def _config(name: str):
 @_config('ndarray')
 def _ndarray(ctx):
   del ctx
-  return dict(_COMMON, environment=envs.get_environment('fast'),
-              network_factory=_mlp_networks())
+  return dict(parity_settings.TINY_PPO,
+              environment=envs.get_environment('fast'),
+              network_factory=parity_settings.mlp_networks())
 
 
 @_config('dict_state')
@@ -149,9 +125,9 @@ def _dict_state(ctx):
   # Also resets through jit(vmap(reset)) instead of pmap.
   del ctx
   return dict(
-      _COMMON,
+      parity_settings.TINY_PPO,
       environment=envs.get_environment('fast', obs_mode='dict_state'),
-      network_factory=_mlp_networks(),
+      network_factory=parity_settings.mlp_networks(),
       use_pmap_on_reset=False)
 
 
@@ -160,15 +136,15 @@ def _asymmetric_actor_critic(ctx):
   # Also normalises the dict observations with the EMA statistics options.
   del ctx
   return dict(
-      _COMMON,
+      parity_settings.TINY_PPO,
       environment=envs.get_environment(
           'fast', obs_mode='dict_state', asymmetric_obs=True),
-      network_factory=_mlp_networks(
+      network_factory=parity_settings.mlp_networks(
           policy_obs_key='state', value_obs_key='privileged_state'),
       normalize_observations=True,
       normalize_observations_mode='ema',
       normalize_observations_std_eps=1e-3,
-      normalize_until_count=_STEPS_PER_TRAINING_STEP)
+      normalize_until_count=parity_settings.STEPS_PER_TRAINING_STEP)
 
 
 @_config('vision')
@@ -177,14 +153,14 @@ def _vision(ctx):
   # which must skip the pixel observations.
   del ctx
   return dict(
-      _COMMON,
+      parity_settings.TINY_PPO,
       environment=envs.get_environment(
           'fast', obs_mode='dict_pixels_state', asymmetric_obs=True,
           pixel_obs=True),
       network_factory=functools.partial(
           ppo_networks_vision.make_ppo_networks_vision,
-          policy_hidden_layer_sizes=(8,),
-          value_hidden_layer_sizes=(8,),
+          policy_hidden_layer_sizes=parity_settings.HIDDEN_LAYER_SIZES,
+          value_hidden_layer_sizes=parity_settings.HIDDEN_LAYER_SIZES,
           policy_obs_key='state',
           value_obs_key='privileged_state',
           cnn_output_channels=(4,),
@@ -200,9 +176,9 @@ def _domain_randomization(ctx):
   # `fast` has no `sys` to randomise; the pendulum is the smallest real env.
   del ctx
   return dict(
-      _COMMON,
+      parity_settings.TINY_PPO,
       environment=envs.get_environment('inverted_pendulum', backend='spring'),
-      network_factory=_mlp_networks(),
+      network_factory=parity_settings.mlp_networks(),
       randomization_fn=_randomize_pendulum)
 
 
@@ -211,9 +187,9 @@ def _adaptive_kl(ctx):
   # Normalisation on: under ADAPTIVE_KL it is updated after SGD, not before.
   del ctx
   return dict(
-      _COMMON,
+      parity_settings.TINY_PPO,
       environment=envs.get_environment('fast'),
-      network_factory=_mlp_networks(),
+      network_factory=parity_settings.mlp_networks(),
       learning_rate_schedule='ADAPTIVE_KL',
       desired_kl=1e-3,
       normalize_observations=True)
@@ -223,9 +199,9 @@ def _adaptive_kl(ctx):
 def _distributional_critic(ctx):
   del ctx
   return dict(
-      _COMMON,
+      parity_settings.TINY_PPO,
       environment=envs.get_environment('fast'),
-      network_factory=_mlp_networks(
+      network_factory=parity_settings.mlp_networks(
           use_distributional_critic=True, num_quantiles=4),
       use_distributional_critic=True,
       clipping_epsilon_value=1.0)
@@ -236,9 +212,9 @@ def _bootstrap_on_timeout(ctx):
   # Also clips the (scalar) value loss.
   del ctx
   return dict(
-      _COMMON,
+      parity_settings.TINY_PPO,
       environment=_FastWithTimeOut(envs.get_environment('fast')),
-      network_factory=_mlp_networks(),
+      network_factory=parity_settings.mlp_networks(),
       bootstrap_on_timeout=True,
       clipping_epsilon_value=0.2)
 
@@ -247,9 +223,9 @@ def _bootstrap_on_timeout(ctx):
 def _normalize_observations(ctx):
   del ctx
   return dict(
-      _COMMON,
+      parity_settings.TINY_PPO,
       environment=envs.get_environment('fast'),
-      network_factory=_mlp_networks(),
+      network_factory=parity_settings.mlp_networks(),
       normalize_observations=True)
 
 
@@ -257,9 +233,9 @@ def _normalize_observations(ctx):
 def _max_grad_norm(ctx):
   del ctx
   return dict(
-      _COMMON,
+      parity_settings.TINY_PPO,
       environment=envs.get_environment('fast'),
-      network_factory=_mlp_networks(),
+      network_factory=parity_settings.mlp_networks(),
       max_grad_norm=0.05)
 
 
@@ -299,13 +275,13 @@ def _log_training_metrics(ctx):
   # Four training steps, training metrics logged every second one.
   del ctx
   return dict(
-      _COMMON,
-      num_timesteps=4 * _STEPS_PER_TRAINING_STEP,
+      parity_settings.TINY_PPO,
+      num_timesteps=4 * parity_settings.STEPS_PER_TRAINING_STEP,
       environment=envs.get_environment('fast'),
-      network_factory=_mlp_networks(),
+      network_factory=parity_settings.mlp_networks(),
       num_evals=2,
       log_training_metrics=True,
-      training_metrics_steps=2 * _STEPS_PER_TRAINING_STEP)
+      training_metrics_steps=2 * parity_settings.STEPS_PER_TRAINING_STEP)
 
 
 @_config('num_timesteps_zero')
@@ -317,9 +293,9 @@ def _num_timesteps_zero(ctx):
 def _num_resets_per_eval(ctx):
   del ctx
   return dict(
-      _COMMON,
+      parity_settings.TINY_PPO,
       environment=envs.get_environment('fast'),
-      network_factory=_mlp_networks(),
+      network_factory=parity_settings.mlp_networks(),
       num_evals=2,
       num_resets_per_eval=2)
 
@@ -566,7 +542,8 @@ def test_num_timesteps_zero_returns_initial_params_and_no_metrics(runs):
 
 def test_num_evals_reports_every_eval(runs):
   upstream, ours = runs.get('num_evals_with_checkpoints')
-  steps = [0, _COMMON['num_timesteps'] // 2, _COMMON['num_timesteps']]
+  num_timesteps = parity_settings.TINY_PPO['num_timesteps']
+  steps = [0, num_timesteps // 2, num_timesteps]
   assert [s for s, _ in upstream.progress] == steps
   assert [s for s, _ in ours.progress] == steps
   assert [s for s, _ in ours.policy_params] == steps
@@ -584,14 +561,15 @@ def test_log_training_metrics_reports_episode_metrics(runs):
 def test_adaptive_kl_changes_learning_rate(runs):
   upstream, ours = runs.get('adaptive_kl')
   for run in (upstream, ours):
-    assert run.metrics['training/learning_rate'] != _COMMON['learning_rate']
+    assert run.metrics['training/learning_rate'] != (
+        parity_settings.TINY_PPO['learning_rate'])
 
 
 def test_bootstrap_on_timeout_sees_time_outs(runs):
   # Episodes (16 steps) must end early by time-out for the test to matter.
   upstream, _ = runs.get('bootstrap_on_timeout')
-  assert upstream.metrics['eval/avg_episode_length'] < _COMMON[
-      'episode_length']
+  assert upstream.metrics['eval/avg_episode_length'] < (
+      parity_settings.TINY_PPO['episode_length'])
 
 
 def _checkpoint_layout(root: pathlib.Path) -> List[str]:

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 import amp_ppo
+from amp_ppo.amp import feature_windows
 from amp_ppo.amp import features
-from amp_ppo.motion import reference
+from amp_ppo import motion as motion_lib
 
 mujoco_playground = pytest.importorskip('mujoco_playground')
 from mujoco_playground import registry  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -33,7 +34,7 @@ def _sway_reference(env, path):
   qpos = np.stack([0.3 * np.sin(2 * np.pi * t), 0.02 * np.sin(2 * np.pi * t)],
                   axis=1).astype(np.float32)
   qvel = np.gradient(qpos, env.dt, axis=0).astype(np.float32)
-  reference.save_reference(path, fps=1 / env.dt, qpos=qpos, qvel=qvel)
+  motion_lib.save_reference(path, fps=1 / env.dt, qpos=qpos, qvel=qvel)
   return path
 
 
@@ -41,7 +42,7 @@ def test_windows_do_not_span_playground_auto_resets(env):
   feature_fn = features.default_feature_fn(env)
   frame_fn, _ = features.frame_fn_for(env, None, None)
   wrapped = wrapper.wrap_for_brax_training(
-      features.AmpFeatureWrapper(env, frame_fn, 2, False), episode_length=4)
+      feature_windows.AmpFeatureWrapper(env, frame_fn, 2, False), episode_length=4)
   num_envs, num_steps = 2, 10
 
   def rollout(key):
@@ -50,7 +51,7 @@ def test_windows_do_not_span_playground_auto_resets(env):
     def step(state, _):
       next_state = wrapped.step(state, jnp.zeros((num_envs, 1)))
       start = jax.vmap(feature_fn)(state.data.qpos, state.data.qvel)
-      return next_state, (next_state.info[features.WINDOW_KEY], start,
+      return next_state, (next_state.info[feature_windows.WINDOW_KEY], start,
                           next_state.done)
 
     return jax.lax.scan(step, state, (), num_steps)[1]

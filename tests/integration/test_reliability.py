@@ -9,8 +9,8 @@ every iteration), shared through module fixtures:
   resumed     stopped by an exception after the first checkpoint, then
               resumed from its checkpoint directory.
 
-The reference-file fuzzing lives in test_reference.py, the first-epoch
-recompilation check in test_amp_training.py.
+The reference-file fuzzing lives in tests/motion/test_npz_format.py, the
+first-epoch recompilation check in test_amp_training.py.
 """
 
 import gc
@@ -24,14 +24,15 @@ import sys
 import threading
 
 from brax.training.agents.ppo import checkpoint as ppo_checkpoint
+from brax.training.agents.ppo import networks as ppo_networks
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import amp_ppo
-from amp_ppo.amp import motion_prior
-from amp_ppo import atomic_file
+from amp_ppo.reliability import amp_checkpoint
+from amp_ppo.reliability import checkpoint
 from amp_ppo.reliability import finite_check
 from amp_ppo.reliability import resume_state
 from tests import helpers
@@ -42,6 +43,8 @@ _REPO_ROOT = str(pathlib.Path(__file__).resolve().parents[2])
 _STEPS = setup.CHECKPOINT_STEPS
 # Metrics that measure time, not training.
 _TIMING = ('walltime', 'sps', 'eval_time')
+# Orbax writes a checkpoint into `<name><this>` and renames it to `<name>`.
+_ORBAX_TEMP = '.orbax-checkpoint-tmp'
 
 
 _LOWERINGS = helpers.LOWERINGS
@@ -110,9 +113,10 @@ def reference_path(tmp_path_factory):
 def straight(reference_path, tmp_path_factory):
   directory = str(tmp_path_factory.mktemp('straight'))
   recorder = _Recorder()
-  _, params, _ = amp_ppo.train(**setup.train_kwargs(
+  make_policy, params, _ = amp_ppo.train(**setup.train_kwargs(
       reference_path, save_checkpoint_path=directory, progress_fn=recorder))
-  return dict(params=params, calls=recorder.calls, dir=directory)
+  return dict(params=params, calls=recorder.calls, dir=directory,
+              make_policy=make_policy)
 
 
 @pytest.fixture(scope='module')
@@ -144,18 +148,23 @@ def test_resume_restores_the_whole_training_state_bit_for_bit(
     straight, resumed):
   # The final checkpoints hold what the returned params do not: PPO's
   # optimiser state, env_steps, the environment states and the PRNG keys;
-  # and amp_state.msgpack holds the discriminator's optimiser and the replay.
+  # and amp_state/ holds the discriminator's optimiser and the replay.
   last = _STEPS[-1]
-  want = resume_state.read(_step_dir(straight['dir'], last))
-  got = resume_state.read(_step_dir(resumed['dir'], last))
-  for part in ('training_state', 'env_state'):
-    assert want[part]['paths'] == got[part]['paths']
-    _leaves_equal(want[part]['leaves'], got[part]['leaves'])
-  _leaves_equal(want['keys'], got['keys'])
+  want_trees, want = resume_state.read(_step_dir(straight['dir'], last))
+  got_trees, got = resume_state.read(_step_dir(resumed['dir'], last))
+  for trees, root in ((want_trees, straight['dir']),
+                      (got_trees, resumed['dir'])):
+    trees['amp'] = checkpoint.load(os.path.join(
+        _step_dir(root, last), amp_checkpoint.DIRECTORY))[0]['amp_state']
+  assert sorted(want_trees) == sorted(got_trees) == [
+      'amp', 'env_state', 'keys', 'training_state']
+  for part, leaves in want_trees.items():
+    assert sorted(leaves.arrays) == sorted(got_trees[part].arrays), part
+    _leaves_equal(leaves.arrays, got_trees[part].arrays)
   assert want['iteration'] == got['iteration'] == setup.ITERATIONS - 1
-  assert want['amp_sha256'] == got['amp_sha256'] != ''
-  paths = want['training_state']['paths']
+  paths = ' '.join(want_trees['training_state'].arrays)
   assert 'optimizer_state' in paths and 'env_steps' in paths
+  assert 'replay' in ' '.join(want_trees['amp'].arrays)
 
 
 def test_resume_continues_the_loop_and_its_metrics(straight, resumed):
@@ -208,32 +217,87 @@ def test_resume_takes_the_newest_intact_checkpoint(straight, tmp_path):
   root = str(tmp_path)
   for step in _STEPS[:3]:
     shutil.copytree(_step_dir(straight['dir'], step), _step_dir(root, step))
-  # Newest: interrupted before its marker; next: a marker that rotted on disk.
-  os.remove(os.path.join(_step_dir(root, _STEPS[2]), resume_state.RESUME_FILE))
-  marker = os.path.join(_step_dir(root, _STEPS[1]), resume_state.RESUME_FILE)
-  with open(marker, 'r+b') as f:
+  # Newest: interrupted before its resume state was committed; next: a
+  # resume state that rotted on disk.
+  shutil.rmtree(os.path.join(_step_dir(root, _STEPS[2]),
+                             checkpoint.RESUME_STATE))
+  meta = os.path.join(_step_dir(root, _STEPS[1]), checkpoint.RESUME_STATE,
+                      'meta', 'metadata')
+  with open(meta, 'r+b') as f:
     f.seek(-8, os.SEEK_END)
     f.write(b'\0' * 8)
-  step_dir, payload = resume_state.find_latest(root)
+  step_dir, _, meta = resume_state.find_latest(root)
   assert step_dir == _step_dir(root, _STEPS[0])
-  assert payload['env_steps'] == _STEPS[0]
-  with pytest.raises(ValueError, match='checksum'):
+  assert meta['env_steps'] == _STEPS[0]
+  with pytest.raises(ValueError, match='unreadable'):
     resume_state.read(_step_dir(root, _STEPS[1]))
 
 
 def test_resume_refuses_an_amp_state_from_another_save(straight,
                                                       reference_path,
                                                       tmp_path):
+  # Orbax commits each part atomically, but nothing ties the parts of one
+  # step directory together but the commit time the resume state records.
   root = str(tmp_path)
   shutil.copytree(_step_dir(straight['dir'], _STEPS[1]),
                   _step_dir(root, _STEPS[1]))
-  shutil.copy(
-      os.path.join(_step_dir(straight['dir'], _STEPS[0]),
-                   motion_prior.CHECKPOINT_FILE),
-      os.path.join(_step_dir(root, _STEPS[1]), motion_prior.CHECKPOINT_FILE))
-  with pytest.raises(ValueError, match='checksum mismatch'):
+  amp_dir = os.path.join(_step_dir(root, _STEPS[1]),
+                         amp_checkpoint.DIRECTORY)
+  shutil.rmtree(amp_dir)
+  shutil.copytree(os.path.join(_step_dir(straight['dir'], _STEPS[0]),
+                               amp_checkpoint.DIRECTORY), amp_dir)
+  with pytest.raises(ValueError, match='is not the AMP state'):
     amp_ppo.train(**setup.train_kwargs(reference_path,
                                        resume_checkpoint_path=root))
+
+
+def _old_layout_copy(step_dir, root):
+  """Brax's files of `step_dir` plus amp_ppo's files from before orbax."""
+  old = _step_dir(root, int(os.path.basename(step_dir)))
+  shutil.copytree(step_dir, old, ignore=shutil.ignore_patterns(
+      checkpoint.AMP_STATE, checkpoint.RESUME_STATE))
+  for name in ('amp_state.msgpack', 'resume_state.msgpack'):
+    with open(os.path.join(old, name), 'wb') as f:
+      f.write(b'\x80')  # Only their presence matters.
+  return old
+
+
+@pytest.mark.parametrize('argument', ['resume_checkpoint_path',
+                                      'restore_checkpoint_path'])
+def test_checkpoints_of_the_msgpack_layout_are_refused_before_compiling(
+    straight, reference_path, tmp_path, argument):
+  old = _old_layout_copy(_step_dir(straight['dir'], _STEPS[0]),
+                         str(tmp_path))
+  path = str(tmp_path) if argument == 'resume_checkpoint_path' else old
+  start = _LOWERINGS.count
+  with pytest.raises(ValueError) as error:
+    amp_ppo.train(**setup.train_kwargs(reference_path, **{argument: path}))
+  message = str(error.value)
+  assert os.path.join(old, 'resume_state.msgpack') in message
+  assert 'amp_ppo version that wrote it' in message
+  assert 'restore_params=brax.training.agents.ppo.checkpoint.load' in message
+  assert _LOWERINGS.count == start
+
+
+def _network_from_brax_config(observation_size, action_size, **kwargs):
+  # Brax 0.14.2's trainer writes the observation size as a specs.Array,
+  # which its own checkpoint.load_policy passes on as {'shape', 'dtype'}.
+  return ppo_networks.make_ppo_networks(observation_size['shape'][-1],
+                                        action_size, **kwargs)
+
+
+def test_brax_load_policy_reads_a_step_directory_holding_amp_ppo_state(
+    straight):
+  step_dir = _step_dir(straight['dir'], _STEPS[-1])
+  assert {amp_checkpoint.DIRECTORY, checkpoint.RESUME_STATE} <= set(
+      os.listdir(step_dir))
+  policy = ppo_checkpoint.load_policy(
+      step_dir, network_factory=_network_from_brax_config)
+  observations = jnp.array([[0.0, 3.0], [2.0, 7.0]])
+  key = jax.random.PRNGKey(0)
+  want = straight['make_policy'](straight['params'], deterministic=True)
+  np.testing.assert_array_equal(policy(observations, key)[0],
+                                want(observations, key)[0])
 
 
 def test_plain_ppo_resumes_exactly_from_a_step_directory(tmp_path):
@@ -246,43 +310,29 @@ def test_plain_ppo_resumes_exactly_from_a_step_directory(tmp_path):
   _leaves_equal(want, got)
 
 
-def _round_trip(tree, template):
-  flat = resume_state.decode(resume_state.encode({'format': resume_state.FORMAT_VERSION,
-                                      'tree': resume_state.flatten(tree)}),
-                       'test')['tree']
-  return resume_state.restore_like(template, flat, replicated=False, what='tree')
+def test_keep_checkpoints_keeps_the_newest_and_resumes_from_them(
+    straight, reference_path, tmp_path):
+  directory = str(tmp_path / 'ckpt')
+  listings = []
 
+  def progress_fn(step, metrics):
+    del metrics
+    if step:  # Right after each checkpoint.
+      listings.append(sorted(os.listdir(directory)))
+    if step >= _STEPS[1]:
+      raise _Stop()
 
-def test_resume_file_round_trips_any_pytree():
-  tree = {'raw_key': jax.random.PRNGKey(3), 'typed_key': jax.random.key(4),
-          'info': {'steps': jnp.arange(3, dtype=jnp.int32),
-                   'flag': jnp.array([True, False])},
-          'x': jnp.float32(2.5)}
-  template = jax.tree_util.tree_map(jnp.zeros_like, tree)
-  template['typed_key'] = jax.random.key(0)
-  restored = _round_trip(tree, template)
-  assert jax.dtypes.issubdtype(restored['typed_key'].dtype,
-                               jax.dtypes.prng_key)
-  _leaves_equal(jax.random.key_data(tree['typed_key']),
-                jax.random.key_data(restored['typed_key']))
-  tree['typed_key'] = restored['typed_key'] = None
-  _leaves_equal(tree, restored)
-  del template['info']['flag']
-  with pytest.raises(ValueError, match='structure'):
-    _round_trip(tree, template)
-
-
-def test_resume_file_round_trips_a_playground_env_state():
-  pytest.importorskip('mujoco_playground')
-  from mujoco_playground import registry  # pylint: disable=g-import-not-at-top
-  from mujoco_playground import wrapper  # pylint: disable=g-import-not-at-top
-  env = wrapper.wrap_for_brax_training(registry.load('CartpoleBalance'),
-                                       episode_length=20, action_repeat=1)
-  reset = jax.jit(env.reset)
-  state = reset(jax.random.split(jax.random.PRNGKey(0), 2))
-  restored = _round_trip(state, reset(jax.random.split(jax.random.PRNGKey(1),
-                                                       2)))
-  _leaves_equal(state, restored)
+  with pytest.raises(_Stop):
+    amp_ppo.train(**setup.train_kwargs(
+        reference_path, save_checkpoint_path=directory,
+        progress_fn=progress_fn, keep_checkpoints=1))
+  assert listings == [[f'{_STEPS[0]:012d}'], [f'{_STEPS[1]:012d}']]
+  # Retention is not part of the run's configuration: another N resumes it.
+  _, params, _ = amp_ppo.train(**setup.train_kwargs(
+      reference_path, save_checkpoint_path=directory,
+      resume_checkpoint_path=directory, keep_checkpoints=2))
+  _leaves_equal(straight['params'], params)
+  assert sorted(os.listdir(directory)) == [f'{s:012d}' for s in _STEPS[2:]]
 
 
 @pytest.mark.parametrize('overrides, message', [
@@ -290,6 +340,15 @@ def test_resume_file_round_trips_a_playground_env_state():
     (dict(save_resume_state=1), 'save_resume_state'),
     (dict(save_resume_state=True), 'needs save_checkpoint_path'),
     (dict(resume_checkpoint_path='/nonexistent/run'), 'not a directory'),
+    (dict(keep_checkpoints=0, save_checkpoint_path='/unused'),
+     'keep_checkpoints=0: pass a positive int'),
+    (dict(keep_checkpoints=True, save_checkpoint_path='/unused'),
+     'positive int'),
+    (dict(keep_checkpoints=2.0, save_checkpoint_path='/unused'),
+     'positive int'),
+    (dict(keep_checkpoints=2), 'keep_checkpoints needs save_checkpoint_path'),
+    (dict(keep_checkpoints=2, save_checkpoint_path='/unused',
+          save_resume_state=False), 'needs the resume state'),
 ])
 def test_bad_reliability_arguments_fail_clearly(overrides, message,
                                                 reference_path):
@@ -452,13 +511,15 @@ def test_kill_during_save_leaves_the_last_complete_checkpoint(
   assert process.returncode == -signal.SIGKILL
 
   killed_dir = _step_dir(directory, killed_step)
-  # Killed half-way through writing the marker: Brax's and AMP's files of
-  # that step are there, the marker is not, torn or otherwise.
-  assert os.path.exists(os.path.join(killed_dir, motion_prior.CHECKPOINT_FILE))
-  assert not os.path.exists(os.path.join(killed_dir, resume_state.RESUME_FILE))
-  assert any(name.startswith(atomic_file.TEMP_PREFIX)
+  # Killed half-way through writing the resume state: Brax's and AMP's
+  # parts of that step are there, the resume state only in orbax's
+  # temporary directory, not under its own name, torn or otherwise.
+  assert os.path.isdir(os.path.join(killed_dir, amp_checkpoint.DIRECTORY))
+  assert not os.path.exists(os.path.join(killed_dir, checkpoint.RESUME_STATE))
+  assert any(name.startswith(checkpoint.RESUME_STATE + _ORBAX_TEMP)
              for name in os.listdir(killed_dir))
-  step_dir, _ = resume_state.find_latest(directory)
+  assert not checkpoint.is_complete(killed_dir)
+  step_dir, _, _ = resume_state.find_latest(directory)
   assert step_dir == _step_dir(directory, _STEPS[1])
 
   # Resuming takes that checkpoint and ends where the uninterrupted run did.
@@ -466,9 +527,8 @@ def test_kill_during_save_leaves_the_last_complete_checkpoint(
       reference_path, save_checkpoint_path=directory,
       resume_checkpoint_path=directory))
   _leaves_equal(straight['params'], params)
-  assert os.path.exists(os.path.join(killed_dir, resume_state.RESUME_FILE))
-  assert not any(name.startswith(atomic_file.TEMP_PREFIX)
-                 for name in os.listdir(killed_dir))
+  assert checkpoint.is_complete(killed_dir)
+  assert not any(_ORBAX_TEMP in name for name in os.listdir(killed_dir))
 
 
 # -- long runs and determinism -----------------------------------------------

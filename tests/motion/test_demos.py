@@ -3,16 +3,16 @@
 import numpy as np
 import pytest
 
+from amp_ppo import motion as motion_lib
 from amp_ppo.motion.demos import ant_gait
 from amp_ppo.motion.demos import cartpole_sway
-from amp_ppo.motion import reference
 
 
 @pytest.mark.parametrize('demo', [cartpole_sway, ant_gait],
                          ids=['cartpole_sway', 'ant_gait'])
 def test_bundled_reference_fits_its_environment(demo):
   env = demo.make_env()
-  motion = reference.load_reference(demo.BUNDLED_REFERENCE)
+  motion = motion_lib.load_reference(demo.BUNDLED_REFERENCE)
   assert len(motion.clips) == 4
   for clip in motion.clips:
     assert clip.fps == pytest.approx(1.0 / float(env.dt))
@@ -22,7 +22,7 @@ def test_bundled_reference_fits_its_environment(demo):
 
 
 def test_bundled_cartpole_reference_sways_without_dropping_the_pole():
-  motion = reference.load_reference(cartpole_sway.BUNDLED_REFERENCE)
+  motion = motion_lib.load_reference(cartpole_sway.BUNDLED_REFERENCE)
   for clip in motion.clips:
     cart, pole = clip.qpos[:, 0], clip.qpos[:, 1]
     amplitude = cartpole_sway.SwayStyle().amplitude
@@ -31,7 +31,7 @@ def test_bundled_cartpole_reference_sways_without_dropping_the_pole():
 
 
 def test_bundled_ant_reference_walks_forward_upright():
-  motion = reference.load_reference(ant_gait.BUNDLED_REFERENCE)
+  motion = motion_lib.load_reference(ant_gait.BUNDLED_REFERENCE)
   for clip in motion.clips:
     seconds = len(clip.qpos) / clip.fps
     advance = clip.qpos[-1, 0] - clip.qpos[0, 0]

@@ -19,8 +19,8 @@ import pytest
 
 from amp_ppo.configs import default
 from amp_ppo import main
+from amp_ppo import motion as motion_lib
 from amp_ppo.motion import record
-from amp_ppo.motion import reference
 from amp_ppo.run import evaluation
 from amp_ppo.run import experiment
 from amp_ppo.run import outputs
@@ -77,6 +77,26 @@ def test_baseline_kwargs_have_no_amp_arguments(monkeypatch):
   assert not [name for name in kwargs if name.startswith('amp_')]
 
 
+def test_keep_checkpoints_reaches_the_trainer_and_the_published_ones(
+    monkeypatch, tmp_path):
+  assert _parse_config(monkeypatch).keep_checkpoints is None  # Keep all.
+  config = _parse_config(monkeypatch, '--config.keep_checkpoints=2')
+  env, env_kwargs = experiment.make_env(config.env)
+  kwargs = experiment._train_kwargs(config, '/unused', env, env_kwargs, True,
+                                    ['ref.npz'], experiment._Start())
+  assert kwargs['keep_checkpoints'] == 2
+  # The trainer saves into a staging directory; publishing a step prunes the
+  # published ones.
+  workdir = str(tmp_path)
+  for root, step in ((experiment.checkpoint_dir(workdir), 64),
+                     (experiment.checkpoint_dir(workdir), 128),
+                     (experiment._staging_dir(workdir), 64)):
+    os.makedirs(os.path.join(root, f'{step:012d}', 'resume_state'))
+  experiment._publish_checkpoints(workdir, 128, keep=2)
+  assert sorted(os.listdir(experiment.checkpoint_dir(workdir))) == [
+      '.incoming', '000000000128', '000000000192']
+
+
 def test_default_workdir_is_named_after_config_and_preset():
   assert main.default_workdir('a/b/default.py') == os.path.join(
       'amp_runs', 'default')
@@ -93,7 +113,7 @@ def test_every_output_is_written(smoke_run):
              for n in os.listdir(os.path.join(workdir, 'tensorboard')))
   step, step_dir = experiment.latest_checkpoint(workdir)
   assert step >= default.get_config('smoke').ppo.num_timesteps
-  assert os.path.exists(os.path.join(step_dir, 'amp_state.msgpack'))
+  assert os.path.isdir(os.path.join(step_dir, 'amp_state'))
   assert os.path.exists(os.path.join(step_dir, 'ppo_network_config.json'))
   with open(os.path.join(workdir, 'rollout.html')) as f:
     assert 'brax-viewer' in f.read()
@@ -143,7 +163,7 @@ def test_record_writes_a_reference_matching_a_rollout(smoke_run, tmp_path):
   out = str(tmp_path / 'recorded.npz')
   checkpoint = record.record_from_workdir(workdir, out, num_clips=2,
                                           num_steps=16, seed=3)
-  motion = reference.load_reference(out)
+  motion = motion_lib.load_reference(out)
   env, _ = experiment.make_env(experiment.load_run_config(workdir).env)
   assert motion.clips[0].fps == pytest.approx(1 / env.dt)
   # The same policy, seed and environment, rolled out independently.
@@ -176,7 +196,7 @@ def test_resume_continues_steps_and_amp_state(smoke_run):
   assert after and all(r['step'] > first_step for r in after)
   # The replay buffer kept filling: the discriminator's state was restored.
   assert after[0][_REPLAY_FILL] > before[-1][_REPLAY_FILL]
-  assert os.path.exists(os.path.join(step_dir, 'amp_state.msgpack'))
+  assert os.path.isdir(os.path.join(step_dir, 'amp_state'))
 
 
 def test_library_info_lines_are_filtered_but_amp_ppo_and_warnings_pass():

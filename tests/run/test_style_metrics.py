@@ -1,4 +1,4 @@
-"""Tests for amp_ppo.run.style_metrics: the discriminator-free style distance."""
+"""Tests of amp_ppo.run.style_metrics: the discriminator-free style distance."""
 
 import numpy as np
 import pytest

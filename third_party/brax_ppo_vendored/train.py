@@ -39,6 +39,7 @@ from brax.training.types import Params
 from brax.training.types import PRNGKey
 from amp_ppo.amp import motion_prior as amp_motion_prior
 from amp_ppo import jax_compat
+from amp_ppo.reliability import amp_checkpoint
 from amp_ppo.reliability import hooks as amp_reliability
 import flax
 import jax
@@ -413,6 +414,8 @@ def train(
       wrap_env_fn,
       randomization_fn,
   )
+  if amp:  # Above the auto-reset: marks where episodes restart.
+    env = amp.wrap_training_env(env)
 
   def reset_fn_donated_env_state(env_state_donated, key_envs):
     return env.reset(key_envs)
@@ -769,7 +772,7 @@ def train(
     )
 
   if amp:
-    training_state = training_state.replace(amp=amp.restore(
+    training_state = training_state.replace(amp=amp_checkpoint.restore(
         training_state.amp, restore_checkpoint_path, restore_params))
 
   if num_timesteps == 0:
@@ -886,9 +889,9 @@ def train(
           save_checkpoint_path, current_step, params, ckpt_config
       )
       if amp:
-        amp.save(f'{save_checkpoint_path}/{current_step:012d}',
-                 _unpmap(training_state.amp))
-      if reliability:  # Last: the resume file marks the step complete.
+        amp_checkpoint.save(f'{save_checkpoint_path}/{current_step:012d}',
+                            _unpmap(training_state.amp))
+      if reliability:  # Last: its resume state marks the step complete.
         reliability.save(save_checkpoint_path, current_step, it,
                          training_state, env_state, local_key, key_envs,
                          evaluator, training_walltime)

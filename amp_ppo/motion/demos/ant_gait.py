@@ -30,8 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from amp_ppo import motion as motion_lib
 from amp_ppo.motion import demos
-from amp_ppo.motion import reference
 
 ENV_NAME = 'ant'
 # On a CPU, 'spring' runs the ant fastest of Brax's backends.
@@ -157,7 +157,7 @@ def record_reference(style: GaitStyle = GaitStyle(), num_clips: int = 4,
   """Clips of steady gait at the control rate, after a warm-up.
 
   Returns:
-    Keyword arguments for `amp_ppo.motion.reference.save_reference`.
+    Keyword arguments for `amp_ppo.motion.save_reference`.
 
   Raises:
     RuntimeError: the ant fell in some clip.
@@ -231,7 +231,7 @@ def main(argv):
   arrays = record_reference(num_clips=values.num_clips,
                             clip_seconds=values.clip_seconds,
                             seed=values.seed)
-  reference.save_reference(values.out, **arrays)
+  motion_lib.save_reference(values.out, **arrays)
   expert = expert_performance()
   print(f'wrote {values.out}: {values.num_clips} clips, '
         f'{len(arrays["qpos"])} frames at {arrays["fps"]:g} fps; as an '

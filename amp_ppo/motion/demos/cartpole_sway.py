@@ -14,7 +14,8 @@ state into the sway) is dropped, so every clip is steady sway.
 
 Regenerate the bundled file (deterministic for a given seed):
 
-  python -m amp_ppo.motion.demos.cartpole_sway --out amp_ppo/motion/data/cartpole_sway.npz
+  python -m amp_ppo.motion.demos.cartpole_sway \
+      --out amp_ppo/motion/data/cartpole_sway.npz
 """
 
 import dataclasses
@@ -28,8 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from amp_ppo import motion as motion_lib
 from amp_ppo.motion import demos
-from amp_ppo.motion import reference
 
 ENV_NAME = 'inverted_pendulum'
 # MJX trains this system fastest on CPU (measured against 'positional',
@@ -115,7 +116,7 @@ def record_reference(style: SwayStyle = SwayStyle(), num_clips: int = 4,
   Clips differ in their reset noise and in the phase of the sway.
 
   Returns:
-    Keyword arguments for `amp_ppo.motion.reference.save_reference`.
+    Keyword arguments for `amp_ppo.motion.save_reference`.
 
   Raises:
     RuntimeError: the pole fell in some clip (gains that do not balance).
@@ -152,7 +153,7 @@ def main(argv):
   arrays = record_reference(num_clips=values.num_clips,
                             clip_seconds=values.clip_seconds,
                             seed=values.seed)
-  reference.save_reference(values.out, **arrays)
+  motion_lib.save_reference(values.out, **arrays)
   cart = arrays['qpos'][:, 0]
   print(f'wrote {values.out}: {values.num_clips} clips, '
         f'{len(cart)} frames at {arrays["fps"]:g} fps; cart range '

@@ -1,0 +1,137 @@
+"""Feature windows, recorded at every environment step during training.
+
+`AmpFeatureWrapper` sits directly on the raw environment, beneath Brax's
+episode and auto-reset wrappers, and writes the window of the last
+`history_length` frames into `state.info` at every step. It therefore sees the
+post-step state before an auto-reset replaces it. `EpisodeStartMarker`, above
+the auto-reset, tells it which steps start a new episode, so a window never
+spans two episodes.
+"""
+
+from typing import Callable, Tuple
+
+from brax import envs
+import jax
+import jax.numpy as jnp
+
+# Keys this module adds to `state.info`.
+WINDOW_KEY = 'amp_window'          # [H, F]: frames t-H+2 .. t+1, pre-reset.
+WINDOW_VALID_KEY = 'amp_window_valid'  # bool: no frame of it is padding.
+EPISODE_START_KEY = 'amp_episode_start'  # bool: this step starts an episode.
+_HISTORY_KEY = 'amp_history'       # [H-1, F]: the last H-1 frames.
+_FIRST_FRAME_KEY = 'amp_first_frame'  # [F]: frame of the episode's start.
+_FRAMES_SEEN_KEY = 'amp_frames_seen'  # int32: real frames in the history.
+# Written by reference state init for the start it drew (history > 2 only).
+RSI_HISTORY_KEY = 'amp_rsi_history'  # [H-2, F]: reference frames before it.
+RSI_FROM_REFERENCE_KEY = 'amp_rsi_from_reference'  # bool
+
+
+class EpisodeStartMarker(envs.Wrapper):
+  """Above the auto-reset: marks the steps that start from a reset state.
+
+  An auto-reset wrapper swaps in a new episode's first state after a step
+  that ended one, and clears `done` before it steps the environment beneath
+  it, so nothing beneath can see the swap reliably (observations may repeat,
+  and outer wrappers may change them). The previous step's `done`, read
+  here, above the auto-reset, and passed down in `info`, is that signal.
+  """
+
+  def reset(self, rng: jax.Array) -> envs.State:
+    state = self.env.reset(rng)
+    state.info[EPISODE_START_KEY] = jnp.zeros(state.done.shape, bool)
+    return state
+
+  def step(self, state: envs.State, action: jax.Array) -> envs.State:
+    info = {**state.info, EPISODE_START_KEY: state.done > 0}
+    return self.env.step(state.replace(info=info), action)
+
+
+class AmpFeatureWrapper(envs.Wrapper):
+  """Records a window of AMP features at every step, before any auto-reset.
+
+  With `history_length` > 2 or features read from `state.info`, it keeps the
+  last frames in `info` and needs `EpisodeStartMarker` above the auto-reset
+  to restart them with each episode. With `history_length` > 2, the first
+  windows of an episode repeat its first frame (unless reference state init
+  seeded the frames before it) and are marked invalid in WINDOW_VALID_KEY.
+  """
+
+  def __init__(self, env: envs.Env, frame_fn: Callable[[envs.State], jax.Array],
+               history_length: int, frame_is_from_info: bool):
+    super().__init__(env)
+    self._frame_fn = frame_fn
+    self._history_length = history_length
+    self._frame_is_from_info = frame_is_from_info
+    # A window of (s, s') from physics needs nothing from the previous step;
+    # longer windows and info-provided features must find episode starts.
+    self._tracks_history = tracks_history(history_length, frame_is_from_info)
+    self._masks_padding = history_length > 2
+
+  def reset(self, rng: jax.Array) -> envs.State:
+    state = self.env.reset(rng)
+    frame = self._frame_fn(state)
+    history, seen = self._start_history(state.info, frame)
+    state.info[WINDOW_KEY] = jnp.concatenate([history[:1], history])
+    if self._tracks_history:
+      state.info[_HISTORY_KEY] = history
+      state.info[_FIRST_FRAME_KEY] = frame
+    if self._masks_padding:
+      state.info[_FRAMES_SEEN_KEY] = seen
+      state.info[WINDOW_VALID_KEY] = jnp.zeros((), bool)
+    return state
+
+  def step(self, state: envs.State, action: jax.Array) -> envs.State:
+    history, seen = self._history_before_step(state)
+    next_state = self.env.step(state, action)
+    window = jnp.concatenate([history, self._frame_fn(next_state)[None]])
+    next_state.info[WINDOW_KEY] = window
+    if self._tracks_history:
+      next_state.info[_HISTORY_KEY] = window[1:]
+      # Consumed: with action_repeat, later substeps continue the episode.
+      next_state.info[EPISODE_START_KEY] = jnp.zeros((), bool)
+    if self._masks_padding:
+      seen = jnp.minimum(seen + 1, self._history_length)
+      next_state.info[_FRAMES_SEEN_KEY] = seen
+      next_state.info[WINDOW_VALID_KEY] = seen >= self._history_length
+    return next_state
+
+  def _start_history(self, info, frame) -> Tuple[jax.Array, jax.Array]:
+    """[H-1, F] frames up to an episode's first, and how many are real."""
+    padded = jnp.broadcast_to(frame, (self._history_length - 1,) + frame.shape)
+    if RSI_HISTORY_KEY not in info:
+      return padded, jnp.ones((), jnp.int32)
+    # Reference state init started from a reference frame: the frames before
+    # it in its clip are the episode's past.
+    from_reference = info[RSI_FROM_REFERENCE_KEY]
+    seeded = jnp.concatenate([info[RSI_HISTORY_KEY], frame[None]])
+    return (jnp.where(from_reference, seeded, padded),
+            jnp.where(from_reference, self._history_length - 1,
+                      1).astype(jnp.int32))
+
+  def _history_before_step(self, state: envs.State):
+    if not self._tracks_history:
+      return self._frame_fn(state)[None], None
+    if EPISODE_START_KEY not in state.info:
+      raise ValueError(
+          'AMP: windows of more than 2 frames and features from state.info '
+          'need amp_ppo.amp.feature_windows.EpisodeStartMarker above the '
+          'auto-reset wrapper (amp_ppo.train puts it there); without it the '
+          'feature history cannot restart with each episode.')
+    # The auto-reset keeps this wrapper's info across the swap, so the first
+    # frame of an info-featured episode is the one stored at its reset.
+    if self._frame_is_from_info:
+      start_frame = state.info[_FIRST_FRAME_KEY]
+    else:
+      start_frame = self._frame_fn(state)
+    fresh, fresh_seen = self._start_history(state.info, start_frame)
+    restarted = state.info[EPISODE_START_KEY]
+    history = jnp.where(restarted, fresh, state.info[_HISTORY_KEY])
+    if not self._masks_padding:
+      return history, None
+    return history, jnp.where(restarted, fresh_seen,
+                              state.info[_FRAMES_SEEN_KEY])
+
+
+def tracks_history(history_length: int, frame_is_from_info: bool) -> bool:
+  """Whether the feature recorder needs EpisodeStartMarker above it."""
+  return history_length > 2 or frame_is_from_info
