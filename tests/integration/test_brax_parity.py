@@ -632,8 +632,6 @@ def test_multidevice_parity():
       filter(None, [env.get('XLA_FLAGS'),
                     '--xla_force_host_platform_device_count=2']))
   env['JAX_PLATFORMS'] = 'cpu'
-  env['JAX_COMPILATION_CACHE_DIR'] = jax.config.jax_compilation_cache_dir
-  env['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
   completed = subprocess.run(
       [sys.executable, '-m', _MULTIDEVICE_MODULE], cwd=_REPO_ROOT, env=env,
       capture_output=True, text=True, timeout=600, check=False)

@@ -484,15 +484,11 @@ def test_kill_during_save_leaves_the_last_complete_checkpoint(
     pytest.skip('the kill script finds file names through /proc')
   directory = str(tmp_path / 'ckpt')
   killed_step = _STEPS[2]
-  env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=str(
-      jax.config.jax_compilation_cache_dir or ''))
-  if not env['JAX_COMPILATION_CACHE_DIR']:
-    del env['JAX_COMPILATION_CACHE_DIR']
   with open(tmp_path / 'stderr.txt', 'w') as stderr:
     process = subprocess.Popen(
         [sys.executable, '-m', 'tests.integration.reliability_kill_script', directory,
          reference_path, str(killed_step)],
-        cwd=_REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr,
+        cwd=_REPO_ROOT, stdout=subprocess.PIPE, stderr=stderr,
         text=True)
     watchdog = threading.Timer(600, process.kill)
     watchdog.start()
