@@ -177,7 +177,11 @@ def restore_like(template: Any, saved: Leaves, *, replicated: bool,
 
 
 def _checkpointer() -> ocp.Checkpointer:
-  return ocp.Checkpointer(ocp.CompositeCheckpointHandler())
+  # Handlers named up front: reading metadata then needs no guessing, which
+  # orbax would log a warning for at every save.
+  return ocp.Checkpointer(ocp.CompositeCheckpointHandler(
+      arrays=ocp.PyTreeCheckpointHandler(),
+      meta=ocp.JsonCheckpointHandler()))
 
 
 def save(directory: str, trees: Dict[str, Leaves],
