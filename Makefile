@@ -17,9 +17,10 @@ $(INSTALLED): setup.py third_party/brax_ppo_vendored/UPSTREAM.json
 demo: $(INSTALLED)
 	$(BIN)/python -m amp_ppo.main
 
-# Two pytest processes: one process running the whole suite crashed inside
-# XLA (twice, at the same test, 83 % in; BUILD_NOTES, "Compilation cache"),
-# while each half passes; the training runs get a process of their own.
+# Two pytest processes: one running the whole suite crashed inside XLA at
+# the same test, 83 % in, most likely past the kernel's limit of memory
+# mappings per process (BUILD_NOTES, "Compilation cache and the test
+# processes"); the training-run tests get a process of their own.
 test: $(INSTALLED)
 	$(BIN)/python -m amp_ppo.vendor check
 	$(BIN)/python -m pytest tests -q --durations=5 \

@@ -1,10 +1,11 @@
 """pytest setup shared by every test file under tests/.
 
 JAX's persistent compilation cache is off unless `AMP_PPO_TEST_JAX_CACHE`
-names a directory. On this CPU build of jaxlib (0.10.2) XLA's executable
-serialiser and deserialiser have crashed the whole test process twice, once
-writing an entry and once reading a valid one (BUILD_NOTES, "Compilation
-cache"), so CI runs without it and pays for compiling parity pairs twice.
+names a directory: the test process crashed inside XLA twice while writing
+or reading it (most likely for want of memory mappings, not because of the
+cache; BUILD_NOTES, "Compilation cache and the test processes"), and it was
+not re-enabled without a run to show it safe. CI pays for compiling each
+parity pair's program twice.
 
 With `AMP_PPO_TEST_JAX_CACHE=DIR`, a developer's repeated runs reuse
 compiled programs: the second trainer of a parity pair (upstream Brax and
