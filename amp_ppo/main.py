@@ -117,8 +117,8 @@ def run(config, workdir: str, *, resume: bool, overwrite: bool,
         config, baseline_dir, use_amp=False, resume=resume, render=render)
     # Redraw with the baseline's return beside AMP's.
     outputs.plot_curves(amp_run.records,
-                            os.path.join(workdir, outputs.CURVES_FILE),
-                            baseline=baseline_run.records)
+                        os.path.join(workdir, outputs.CURVES_FILE),
+                        baseline=baseline_run.records)
     report['baseline'] = {
         key: baseline_run.report[key]
         for key in ('final_return', 'final_episode_length', 'style_distance',
@@ -126,8 +126,7 @@ def run(config, workdir: str, *, resume: bool, overwrite: bool,
     }
     report['baseline']['workdir'] = baseline_dir
   report['total_wall_time_seconds'] = round(time.time() - started, 1)
-  outputs.write_json(os.path.join(workdir, outputs.REPORT_FILE),
-                         report)
+  outputs.write_json(os.path.join(workdir, outputs.REPORT_FILE), report)
   return report
 
 

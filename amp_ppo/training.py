@@ -220,7 +220,8 @@ def _reliability(all_arguments, brax_arguments, motion, check_finite,
     The Reliability to pass to the vendored trainer.
   """
   fingerprint = {
-      name: resume_state.describe(value) for name, value in all_arguments.items()
+      name: resume_state.describe(value)
+      for name, value in all_arguments.items()
       if name not in _NOT_FINGERPRINTED
   }
   devices = jax.local_device_count()

@@ -98,7 +98,8 @@ def amp_rollout(windows, task_reward, **state_extras):
       observation=jnp.zeros((b, t, 1)), action=jnp.zeros((b, t, 1)),
       reward=task_reward, discount=jnp.ones((b, t)),
       next_observation=jnp.zeros((b, t, 1)),
-      extras={'state_extras': {feature_windows.WINDOW_KEY: windows, **state_extras},
+      extras={'state_extras': {feature_windows.WINDOW_KEY: windows,
+                               **state_extras},
               'policy_extras': {}})
 
 

@@ -98,8 +98,8 @@ class Amp:
           env, self.config.reference_state_init,
           *self._reference_start_states)
     return feature_windows.AmpFeatureWrapper(env, self._frame_fn,
-                                      self.config.history_length,
-                                      self._frame_is_from_info)
+                                             self.config.history_length,
+                                             self._frame_is_from_info)
 
   def wrap_training_env(self, env):
     """Goes on Brax's training wrappers (auto-reset included), on top."""
@@ -113,7 +113,7 @@ class Amp:
             'Use full_reset=False (MuJoCo Playground\'s default) with AMP.')
       wrapper = getattr(wrapper, 'env', None)
     if not feature_windows.tracks_history(self.config.history_length,
-                                   self._frame_is_from_info):
+                                          self._frame_is_from_info):
       return env
     return feature_windows.EpisodeStartMarker(env)
 
@@ -153,11 +153,12 @@ class Amp:
   ) -> Tuple[types.Transition, AmpState, Dict[str, jax.Array]]:
     """Style reward into `data`, then one round of discriminator updates."""
     cfg = self.config
-    windows = data.extras['state_extras'][feature_windows.WINDOW_KEY]  # [B, T, H, F]
+    state_extras = data.extras['state_extras']
+    windows = state_extras[feature_windows.WINDOW_KEY]  # [B, T, H, F]
     task_reward = data.reward  # [B, T], summed over action_repeat substeps
     valid = None  # [B, T]: windows without padding, for H > 2
     if self._masks_padding:
-      valid = data.extras['state_extras'][feature_windows.WINDOW_VALID_KEY]
+      valid = state_extras[feature_windows.WINDOW_VALID_KEY]
 
     # 1. Reward from the discriminator that was live during the rollout.
     style = self.style_reward(state.disc_params, state.normalizer, windows)

@@ -142,7 +142,7 @@ def reference_windows(feature_motion: motion_lib.ReferenceMotion,
                       num_samples: int = REFERENCE_SAMPLES) -> np.ndarray:
   """[num_samples, H, F] windows drawn with the clips' weights."""
   starts, probabilities = motion_lib.window_starts(feature_motion,
-                                                    history_length)
+                                                   history_length)
   frames = motion_lib.concatenated(feature_motion, 'features')
   chosen = np.random.default_rng(seed).choice(
       starts, size=num_samples, p=probabilities)

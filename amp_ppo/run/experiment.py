@@ -371,12 +371,11 @@ def run_experiment(config: ml_collections.ConfigDict, workdir: str, *,
   rollout_html = _render(env, rollout, workdir, printer) if render else None
   records = outputs.read_metrics(workdir)
   outputs.plot_curves(records,
-                          os.path.join(workdir, outputs.CURVES_FILE),
-                          baseline=baseline_records or ())
+                      os.path.join(workdir, outputs.CURVES_FILE),
+                      baseline=baseline_records or ())
   report = _report(config, use_amp, steps, started, records, result,
                    references, warnings, workdir, rollout_html)
-  outputs.write_json(os.path.join(workdir, outputs.REPORT_FILE),
-                         report)
+  outputs.write_json(os.path.join(workdir, outputs.REPORT_FILE), report)
   return RunResult(workdir=workdir, report=report, records=records)
 
 

@@ -82,7 +82,7 @@ def _windows(raw, wrap, history_length, info_key=None, noisy=False,
   frame_fn, from_info = features.frame_fn_for(
       raw, None if info_key else helpers.counter_features, info_key)
   env = wrap(feature_windows.AmpFeatureWrapper(raw, frame_fn, history_length,
-                                        from_info),
+                                               from_info),
              episode_length=_EPISODE_LENGTH, action_repeat=action_repeat)
   if noisy:
     env = _ObservationNoise(env)
@@ -192,8 +192,9 @@ def test_pairs_need_no_validity_mask():
 def test_history_without_the_marker_is_refused():
   raw = helpers.CounterEnv()
   env = envs.training.wrap(
-      feature_windows.AmpFeatureWrapper(raw, lambda s: s.pipeline_state.q, 3,
-                                 False), episode_length=_EPISODE_LENGTH)
+      feature_windows.AmpFeatureWrapper(raw, lambda s: s.pipeline_state.q,
+                                        3, False),
+      episode_length=_EPISODE_LENGTH)
   state = env.reset(jax.random.split(jax.random.PRNGKey(0), 2))
   with pytest.raises(ValueError, match='EpisodeStartMarker'):
     jax.eval_shape(env.step, state, jnp.zeros((2, 1)))
@@ -203,8 +204,8 @@ def test_playground_full_reset_is_refused():
   amp = helpers.make_amp(amp_config.AmpConfig(history_length=3).validate(),
                          np.zeros((8, 2)))
   env = _playground_wrap(
-      feature_windows.AmpFeatureWrapper(_raw(_playground_wrap), lambda s: s.data.q,
-                                 3, False),
+      feature_windows.AmpFeatureWrapper(_raw(_playground_wrap),
+                                        lambda s: s.data.q, 3, False),
       episode_length=_EPISODE_LENGTH, full_reset=True)
   with pytest.raises(ValueError, match='full_reset=True'):
     amp.wrap_training_env(env)

@@ -39,7 +39,9 @@ def _config(**overrides):
 
 
 def _step(amp, windows, valid, task):
-  extras = {feature_windows.WINDOW_VALID_KEY: valid} if valid is not None else {}
+  extras = {}
+  if valid is not None:
+    extras[feature_windows.WINDOW_VALID_KEY] = valid
   data = helpers.amp_rollout(windows, task, **extras)
   return amp.training_step(amp.init_state(), data)
 

@@ -1,6 +1,7 @@
 """Trains the shared run and stops inside the save of one checkpoint.
 
-Usage: python -m tests.integration.reliability_kill_script CHECKPOINT_DIR REFERENCE STEP
+Usage:
+  python -m tests.integration.reliability_kill_script CHECKPOINT_DIR REFERENCE STEP
 
 The write of orbax's `commit_success.txt` into `resume_state*` in the step
 directory of STEP (orbax's temporary directory, or wherever the resume state

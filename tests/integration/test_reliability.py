@@ -234,8 +234,8 @@ def test_resume_takes_the_newest_intact_checkpoint(straight, tmp_path):
 
 
 def test_resume_refuses_an_amp_state_from_another_save(straight,
-                                                      reference_path,
-                                                      tmp_path):
+                                                       reference_path,
+                                                       tmp_path):
   # Orbax commits each part atomically, but nothing ties the parts of one
   # step directory together but the commit time the resume state records.
   root = str(tmp_path)
@@ -486,8 +486,8 @@ def test_kill_during_save_leaves_the_last_complete_checkpoint(
   killed_step = _STEPS[2]
   with open(tmp_path / 'stderr.txt', 'w') as stderr:
     process = subprocess.Popen(
-        [sys.executable, '-m', 'tests.integration.reliability_kill_script', directory,
-         reference_path, str(killed_step)],
+        [sys.executable, '-m', 'tests.integration.reliability_kill_script',
+         directory, reference_path, str(killed_step)],
         cwd=_REPO_ROOT, stdout=subprocess.PIPE, stderr=stderr,
         text=True)
     watchdog = threading.Timer(600, process.kill)

@@ -451,7 +451,7 @@ def test_pickle_bomb_is_never_unpickled(tmp_path):
 
 
 def test_object_dtype_refused_from_header_before_data_is_read(tmp_path,
-                                                             monkeypatch):
+                                                              monkeypatch):
   path = tmp_path / 'objects.npz'
   _write_npz(path, _with(qvel=np.array([[1] * 6] * 6, dtype=object)))
 

@@ -15,7 +15,8 @@ from amp_ppo.reliability import checkpoint
 
 
 def _leaves_equal(a, b):
-  leaves_a, leaves_b = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
+  leaves_a = jax.tree_util.tree_leaves(a)
+  leaves_b = jax.tree_util.tree_leaves(b)
   assert len(leaves_a) == len(leaves_b)
   for x, y in zip(leaves_a, leaves_b):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))

@@ -32,7 +32,7 @@ def test_saturation_warns_again_after_recovering():
 
 def test_saturation_needs_a_flat_style_reward_when_told_its_level():
   monitor = outputs.DiscriminatorMonitor(patience=2,
-                                             flat_style_reward=0.15)
+                                         flat_style_reward=0.15)
   report = lambda style: _amp_metrics(0.99, 0.99,
                                       **{outputs.STYLE_KEY: style})
   # Separating perfectly while the reward still varies: a working AMP run.
