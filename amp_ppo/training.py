@@ -191,12 +191,8 @@ def _reliability_settings(amp_on, brax_arguments, resume_checkpoint_path,
   if save_state and not has_path:
     raise ValueError('save_resume_state=True needs save_checkpoint_path: the '
                      'resume state is written into its step directories.')
-  if jax.process_count() > 1 and (resuming or save_state):
-    if resuming or save_resume_state or keeping:
-      raise ValueError('resume_checkpoint_path, save_resume_state and '
-                       'keep_checkpoints support single-process training '
-                       'only.')
-    save_state = False
+  # With several processes (jax.distributed) too: every process saves its
+  # own environment states and keys (amp_ppo/reliability/multiprocess.py).
   return check_finite, save_state, resume_checkpoint_path, keep_checkpoints
 
 

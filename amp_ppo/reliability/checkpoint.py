@@ -15,6 +15,11 @@ step directory is complete once `resume_state/` exists. Pytrees are stored
 as their leaves by key path (`jax.tree_util.keystr`), so any pytree
 round-trips (Brax and MJX states, `info` dicts, typed PRNG keys through
 `key_data`) and a mismatch on restore names the field. Nothing is pickled.
+
+With several processes (jax.distributed), see
+amp_ppo/reliability/multiprocess.py: amp_state/ is saved by process 0 alone,
+resume_state/ by every process together, each contributing its own
+environment states and keys.
 """
 
 import os
@@ -26,6 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from orbax import checkpoint as ocp
+
+from amp_ppo.reliability import multiprocess
 
 AMP_STATE = 'amp_state'
 RESUME_STATE = 'resume_state'
@@ -101,6 +108,9 @@ class Leaves(NamedTuple):
   """A host copy of a pytree's leaves, by key path."""
   arrays: Dict[str, np.ndarray]
   key_impls: Dict[str, str]  # typed PRNG key leaves: their implementation
+  # Saved by several processes, each its own values: every array has a
+  # leading axis over processes, and a restore takes this process's row.
+  per_process: bool = False
 
 
 def _is_key_array(x) -> bool:
@@ -122,6 +132,15 @@ def flatten(tree: Any) -> Leaves:
     raise ValueError('Leaves of this pytree share a key path; it cannot be '
                      'saved by key path.')
   return Leaves(arrays, key_impls)
+
+
+def this_process(saved: Leaves) -> Leaves:
+  """This process's values: its row of leaves saved per process."""
+  if not saved.per_process:
+    return saved
+  row = jax.process_index()
+  return Leaves({name: value[row] for name, value in saved.arrays.items()},
+                saved.key_impls)
 
 
 def restore_like(template: Any, saved: Leaves, *, replicated: bool,
@@ -148,6 +167,7 @@ def restore_like(template: Any, saved: Leaves, *, replicated: bool,
     ValueError: the structure, a shape or a dtype differs; the first
       differing field is named.
   """
+  saved = this_process(saved)
   with_paths, treedef = jax.tree_util.tree_flatten_with_path(template)
   names = [jax.tree_util.keystr(path) for path, _ in with_paths]
   if set(names) != set(saved.arrays):
@@ -176,17 +196,47 @@ def restore_like(template: Any, saved: Leaves, *, replicated: bool,
   return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
-def _checkpointer() -> ocp.Checkpointer:
+def _checkpointer(options: Optional[ocp.options.MultiprocessingOptions] = None
+                 ) -> ocp.Checkpointer:
+  """Orbax's checkpointer of this format; by default this process alone."""
+  if options is None:
+    options = multiprocess.only_this_process()
   # Handlers named up front: reading metadata then needs no guessing, which
   # orbax would log a warning for at every save.
-  return ocp.Checkpointer(ocp.CompositeCheckpointHandler(
-      arrays=ocp.PyTreeCheckpointHandler(),
-      meta=ocp.JsonCheckpointHandler()))
+  return ocp.Checkpointer(
+      ocp.CompositeCheckpointHandler(
+          arrays=ocp.PyTreeCheckpointHandler(multiprocessing_options=options),
+          meta=ocp.JsonCheckpointHandler(multiprocessing_options=options),
+          composite_options=ocp.CompositeOptions(
+              multiprocessing_options=options)),
+      multiprocessing_options=options)
 
 
-def save(directory: str, trees: Dict[str, Leaves],
-         meta: Dict[str, Any]) -> None:
-  """Saves pytrees and JSON values as one orbax checkpoint at `directory`."""
+def save(directory: str, trees: Dict[str, Leaves], meta: Dict[str, Any],
+         per_process: Tuple[str, ...] = ()) -> None:
+  """Saves pytrees and JSON values as one orbax checkpoint at `directory`.
+
+  With several processes: without `per_process`, only process 0 calls it
+  and saves alone; with it, every process calls it at the same point with
+  trees of the same structure, and saves its own rows of those trees (a
+  leading process axis), while the other trees and `meta`, identical on
+  every process, are written from process 0.
+
+  Args:
+    directory: where the checkpoint goes (orbax's atomic commit).
+    trees: named host copies of pytrees (`flatten`).
+    meta: JSON values.
+    per_process: names of the trees whose values differ between processes.
+  """
+  together = jax.process_count() > 1 and bool(per_process)
+  if jax.process_count() > 1 and not together and jax.process_index() != 0:
+    # Orbax writes NumPy arrays from process 0 only.
+    raise RuntimeError(f'Only process 0 saves {directory}.')
+  if together:
+    trees = {name: Leaves({path: _process_rows(value)
+                           for path, value in tree.arrays.items()},
+                          tree.key_impls, per_process=True)
+             if name in per_process else tree for name, tree in trees.items()}
   # Orbax cannot save zero-size arrays (MJX states hold several); they have
   # no values, so their shape and dtype go into the JSON part.
   arrays = {name: {path: value for path, value in tree.arrays.items()
@@ -196,7 +246,11 @@ def save(directory: str, trees: Dict[str, Leaves],
                              for path, value in tree.arrays.items()
                              if not value.size}}
             for name, tree in trees.items()}
-  _checkpointer().save(
+  for name, tree in trees.items():
+    if tree.per_process:
+      layout[name]['per_process'] = True
+  options = ocp.options.MultiprocessingOptions() if together else None
+  _checkpointer(options).save(
       os.path.abspath(directory),
       ocp.args.Composite(
           arrays=ocp.args.PyTreeSave(arrays),
@@ -230,8 +284,16 @@ def load(directory: str) -> Tuple[Dict[str, Leaves], Dict[str, Any]]:
     arrays = dict(restored['arrays'].get(name) or {})
     for path, (shape, dtype) in layout['empty'].items():
       arrays[path] = np.zeros(shape, jnp.dtype(dtype))
-    trees[name] = Leaves(arrays, layout['key_impls'])
+    trees[name] = Leaves(arrays, layout['key_impls'],
+                         per_process=layout.get('per_process', False))
   return trees, meta
+
+
+def _process_rows(value: np.ndarray) -> Any:
+  """[processes, ...]: every process's `value`, each from its own process."""
+  if not value.size:  # Not saved (see `save`); only its shape is recorded.
+    return np.zeros((jax.process_count(),) + value.shape, value.dtype)
+  return multiprocess.stack_processes(value)
 
 
 def commit_time(directory: str) -> Optional[int]:

@@ -13,10 +13,14 @@ used, and passes it to the vendored trainer, which calls:
     check_epoch        raise NonFiniteError; strip the flags from the metrics
     save               write the resume state, last, into Brax's step
                        directory, then delete checkpoints beyond
-                       keep_checkpoints
+                       keep_checkpoints; with several processes every
+                       process calls it (its own environment states and
+                       keys), the others right before skipping the rest of
+                       the loop body as Brax does
 
 See amp_ppo/reliability/checkpoint.py (layout and format),
-amp_ppo/reliability/resume_state.py (what it holds) and
+amp_ppo/reliability/resume_state.py (what it holds),
+amp_ppo/reliability/multiprocess.py (several processes) and
 amp_ppo/reliability/finite_check.py.
 """
 
@@ -31,6 +35,7 @@ from amp_ppo.amp import motion_prior
 from amp_ppo.reliability import amp_checkpoint
 from amp_ppo.reliability import checkpoint
 from amp_ppo.reliability import finite_check
+from amp_ppo.reliability import multiprocess
 from amp_ppo.reliability import resume_state as resume_lib
 
 
@@ -94,6 +99,10 @@ class Reliability:
       The step directory that will be resumed from.
     """
     step_dir, trees, meta = resume_lib.find_latest(path)
+    # Each process found it on its own; they must continue the same step.
+    multiprocess.check_same_on_every_process(
+        os.path.basename(os.path.normpath(step_dir)),
+        'the checkpoint to resume from')
     differences = resume_lib.fingerprint_differences(meta['fingerprint'],
                                                      self.fingerprint)
     if differences:
@@ -174,12 +183,15 @@ class Reliability:
             'do not match).')
       restored = restored.replace(amp=amp_checkpoint.load(
           training_state.amp, path, replicated=True))
+    # This process's own environment states and keys (with several
+    # processes, its row of each saved array).
     env_state = checkpoint.restore_like(
         env_state, trees['env_state'], replicated=False,
         what="The checkpoint's environment state", hint=hint)
-    keys = trees['keys'].arrays  # By key path: "['eval_key']".
+    # By key path: "['eval_key']".
+    keys = checkpoint.this_process(trees['keys']).arrays
     eval_key = jnp.asarray(keys["['eval_key']"])
-    if meta['eval_pending']:
+    if meta['eval_pending']:  # Evaluations run (on process 0 only).
       eval_key = _advance_evaluator_key(eval_key)
     evaluator._key = eval_key  # pylint: disable=protected-access
     self._resume_state = None  # Free the host copy.
@@ -192,8 +204,12 @@ class Reliability:
            key_envs: jax.Array, evaluator: Any, walltime: float) -> None:
     """Writes the resume state of Brax's step directory, marking it complete.
 
-    Called after Brax's and AMP's parts of the step are written. Then
-    deletes the checkpoints beyond keep_checkpoints.
+    Called after Brax's and AMP's parts of the step are written (by process
+    0). With several processes every process calls it: each saves its own
+    environment states and keys; the training state is replicated, and
+    orbax writes it and the JSON values from process 0 (process 0's
+    walltime). Then process 0 deletes the checkpoints beyond
+    keep_checkpoints.
 
     Args:
       save_checkpoint_path: the run's save_checkpoint_path.
@@ -211,7 +227,7 @@ class Reliability:
     save_checkpoint_path = os.fspath(save_checkpoint_path)
     step_dir = os.path.join(save_checkpoint_path, f'{step:012d}')
     amp_commit = None
-    if training_state.amp is not None:
+    if training_state.amp is not None and jax.process_index() == 0:
       amp_commit = checkpoint.commit_time(
           os.path.join(step_dir, amp_checkpoint.DIRECTORY))
     trees = {
@@ -230,7 +246,7 @@ class Reliability:
         'walltime': float(walltime),
         'eval_pending': self.eval_pending,
         'amp_state_commit': amp_commit,
-    })
+    }, per_process=('env_state', 'keys'))
     self.last_checkpoint = step_dir
-    if self.keep_checkpoints:
+    if self.keep_checkpoints and jax.process_index() == 0:
       checkpoint.prune(save_checkpoint_path, self.keep_checkpoints, step_dir)

@@ -71,10 +71,14 @@ def fingerprint_differences(saved: Dict[str, str],
 
 
 def write(step_dir: str, trees: Dict[str, checkpoint.Leaves],
-          meta: Dict[str, Any]) -> None:
-  """Saves the resume state, the last part of the step directory."""
+          meta: Dict[str, Any], per_process: Tuple[str, ...] = ()) -> None:
+  """Saves the resume state, the last part of the step directory.
+
+  With several processes every process calls it; `per_process` names the
+  trees each process saves its own values of (see `checkpoint.save`).
+  """
   checkpoint.save(os.path.join(step_dir, checkpoint.RESUME_STATE), trees,
-                  meta)
+                  meta, per_process=per_process)
 
 
 def read(step_dir: str) -> Tuple[Dict[str, checkpoint.Leaves],

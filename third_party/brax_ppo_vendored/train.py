@@ -41,6 +41,7 @@ from amp_ppo.amp import motion_prior as amp_motion_prior
 from amp_ppo import jax_compat
 from amp_ppo.reliability import amp_checkpoint
 from amp_ppo.reliability import hooks as amp_reliability
+from amp_ppo.reliability import multiprocess as amp_multiprocess
 import flax
 import jax
 import jax.numpy as jnp
@@ -867,6 +868,11 @@ def train(
         env_state = reset_fn(env_state, key_envs)
 
     if process_id != 0:
+      if reliability and save_checkpoint_path is not None:
+        # Its own env states and keys, into process 0's checkpoint.
+        reliability.save(save_checkpoint_path, current_step, it,
+                         training_state, env_state, local_key, key_envs,
+                         evaluator, training_walltime)
       continue
 
     # Process id == 0.
@@ -885,8 +891,9 @@ def train(
           normalize_observations=normalize_observations,
           network_factory=network_factory,
       )
-      checkpoint.save(
-          save_checkpoint_path, current_step, params, ckpt_config
+      amp_multiprocess.save_policy(  # Alone: orbax would wait for all.
+          checkpoint.save, save_checkpoint_path, current_step, params,
+          ckpt_config
       )
       if amp:
         amp_checkpoint.save(f'{save_checkpoint_path}/{current_step:012d}',
