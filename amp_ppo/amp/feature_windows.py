@@ -6,6 +6,12 @@ episode and auto-reset wrappers, and writes the window of the last
 post-step state before an auto-reset replaces it. `EpisodeStartMarker`, above
 the auto-reset, tells it which steps start a new episode, so a window never
 spans two episodes.
+
+Domain-randomisation wrappers (Brax's and MuJoCo Playground's) step
+`self.env.unwrapped` with each environment's model swapped in, skipping every
+wrapper between them and the raw environment. So that nothing can skip the
+recorder, `AmpFeatureWrapper` presents itself as the unwrapped environment and
+passes attribute writes (the swapped model) on to the real one.
 """
 
 from typing import Callable, Tuple
@@ -66,6 +72,20 @@ class AmpFeatureWrapper(envs.Wrapper):
     # longer windows and info-provided features must find episode starts.
     self._tracks_history = tracks_history(history_length, frame_is_from_info)
     self._masks_padding = history_length > 2
+    self._constructed = True
+
+  @property
+  def unwrapped(self) -> envs.Env:
+    return self
+
+  def __setattr__(self, name, value):
+    # After construction, writes of attributes the recorder does not own
+    # (`sys`, `_mjx_model`) are meant for the raw environment; reads already
+    # reach it through Wrapper.__getattr__.
+    if self.__dict__.get('_constructed') and name not in self.__dict__:
+      setattr(self.env.unwrapped, name, value)
+    else:
+      super().__setattr__(name, value)
 
   def reset(self, rng: jax.Array) -> envs.State:
     state = self.env.reset(rng)

@@ -104,21 +104,25 @@ def _robot_bodies(model) -> Tuple[int, np.ndarray]:
   return root, subtree
 
 
-def _root_and_bodies(model, kinematics_fn, q, qd):
-  """World-frame root pose/velocities and body positions from (q, qd).
+def _root_and_key_points(model, kinematics_fn, key_sites, q, qd):
+  """World-frame root pose/velocities and key point positions from (q, qd).
 
-  Root entries assume the first joint is a free joint.
+  Key points are the `key_sites` (e.g. the feet) where given, else every
+  body of the robot but the root. Root entries assume the first joint is a
+  free joint.
   """
   if _is_mjx_model(model):
-    xpos, xquat = kinematics_fn(q, qd)
+    xpos, xquat, site_xpos = kinematics_fn(q, qd)
     root, subtree = _robot_bodies(model)
+    key_pos = (site_xpos[key_sites] if key_sites is not None
+               else xpos[subtree[1:]])
     # qvel's free-joint angular part is in the body frame.
     return dict(root_pos=xpos[root], root_rot=xquat[root], root_vel=qd[0:3],
                 root_ang=brax_math.rotate(qd[3:6], xquat[root]),
-                body_pos=xpos[subtree])
+                key_pos=key_pos)
   x, xd = kinematics_fn(q, qd)
   return dict(root_pos=x.pos[0], root_rot=x.rot[0], root_vel=xd.vel[0],
-              root_ang=xd.ang[0], body_pos=x.pos)
+              root_ang=xd.ang[0], key_pos=x.pos[1:])
 
 
 def _body_positions(model, kinematics_fn, q, qd):
@@ -134,19 +138,21 @@ def _heading_inverse(rot: jax.Array) -> jax.Array:
   return jnp.array([jnp.cos(-yaw / 2), 0.0, 0.0, jnp.sin(-yaw / 2)])
 
 
-def _free_root_parts(model, kinematics_fn, q, qd):
-  """(root and joint features, body positions [3 B]) of a free robot."""
-  s = _root_and_bodies(model, kinematics_fn, q, qd)
+def _free_root_parts(model, kinematics_fn, key_sites, q, qd):
+  """(root and joint features, key point positions [3 K]) of a free robot."""
+  s = _root_and_key_points(model, kinematics_fn, key_sites, q, qd)
   to_heading = _heading_inverse(s['root_rot'])
   local = lambda v: brax_math.rotate(v, to_heading)
   root_rot = brax_math.quat_mul(to_heading, s['root_rot'])
   # Two axes of the rotation matrix: continuous, unlike a quaternion's sign.
-  tangent = brax_math.rotate(jnp.array([1.0, 0.0, 0.0]), root_rot)
+  # The forward axis has no sideways (y) part in the heading frame, which is
+  # defined by it; that entry would be a constant 0.
+  tangent = brax_math.rotate(jnp.array([1.0, 0.0, 0.0]), root_rot)[::2]
   normal = brax_math.rotate(jnp.array([0.0, 0.0, 1.0]), root_rot)
-  bodies = jax.vmap(local)(s['body_pos'][1:] - s['root_pos'])
+  key_points = jax.vmap(local)(s['key_pos'] - s['root_pos'])
   return jnp.concatenate([
       s['root_pos'][2:3], tangent, normal, local(s['root_vel']),
-      local(s['root_ang']), q[7:], qd[6:]]), bodies.ravel()
+      local(s['root_ang']), q[7:], qd[6:]]), key_points.ravel()
 
 
 def _fixed_base_parts(model, kinematics_fn, q, qd):
@@ -224,10 +230,19 @@ def _kinematics_fn(env: envs.Env, model):
 
     def mjx_kinematics(q, qd):
       data = mjx.kinematics(model, blank.replace(qpos=q, qvel=qd))
-      return data.xpos, data.xquat
+      return data.xpos, data.xquat, data.site_xpos
 
     return mjx_kinematics
   return functools.partial(brax_kinematics.forward, model)
+
+
+def _feet_sites(env: envs.Env) -> Optional[np.ndarray]:
+  """MuJoCo site ids of the robot's feet, where the environment names them.
+
+  MuJoCo Playground's locomotion environments keep them in `_feet_site_id`.
+  """
+  ids = getattr(getattr(env, 'unwrapped', env), '_feet_site_id', None)
+  return None if ids is None else np.asarray(ids, np.int32).ravel()
 
 
 def default_feature_fn(env: envs.Env) -> FeatureFn:
@@ -241,14 +256,18 @@ def default_feature_fn(env: envs.Env) -> FeatureFn:
   velocity in the heading frame (so style does not depend on which way the
   robot faces), joint positions and velocities, and the position of every
   body of the robot (the free joint's subtree) relative to the root in the
-  heading frame. Fixed-base systems: q, qd and the world body coordinates
+  heading frame; where the environment names the feet (MuJoCo Playground's
+  locomotion robots), the feet instead of every body, as locomotion AMP
+  setups use key points rather than the whole tree. Fixed-base systems: q, qd and the world body coordinates
   that vary and copy no other feature over random probe states (a cart's
   position repeats its slider's q; a fixed body's never changes).
   """
   model = physics_model(env)
   kinematics_fn = _kinematics_fn(env, model)
   if has_free_root(model):
-    parts_fn = functools.partial(_free_root_parts, model, kinematics_fn)
+    parts_fn = functools.partial(_free_root_parts, model, kinematics_fn,
+                                 _feet_sites(env) if _is_mjx_model(model)
+                                 else None)
     return functools.partial(_features, parts_fn, None)
   parts_fn = functools.partial(_fixed_base_parts, model, kinematics_fn)
   return functools.partial(

@@ -5,12 +5,17 @@ physics state and observation it stored in `state.info` at the first reset.
 To re-sample a start at every auto-reset, this wrapper, which sits beneath the
 auto-reset wrapper, writes a freshly drawn start into those `info` entries at
 every step; the auto-reset wrapper then restores that one when the episode
-ends. The start is drawn by running the environment's own `reset`, with its
-`pipeline_init` fed a reference frame, so observations and any other reset
-logic stay the environment's own.
+ends. The start is drawn by running the environment's own `reset` with its
+physics built at a reference frame, so observations, commands and any other
+reset logic stay the environment's own: a Brax `PipelineEnv` gets the frame
+through its `pipeline_init`; a MuJoCo Playground `MjxEnv` through the one
+`mjx_env.make_data` call its reset makes (kinematics are then recomputed by
+the reset's own `mjx.forward`).
 """
 
-from typing import Optional
+import contextlib
+import inspect
+from typing import List, Optional
 
 from brax import envs
 import jax
@@ -78,28 +83,96 @@ class ReferenceStateInitWrapper(envs.Wrapper):
   def _draw_start(self, key: jax.Array):
     """A start state, and the history entries for the feature recorder."""
     key_use, key_frame, key_reset = jax.random.split(key, 3)
-    own = self.env.reset(key_reset)
     frame = jax.random.choice(key_frame, self._qpos.shape[0],
                               p=self._probabilities)
-    from_reference = self._reset_at(key_reset, self._qpos[frame],
-                                    self._qvel[frame])
     use_reference = jax.random.bernoulli(key_use, self._fraction)
-    start = jax.tree_util.tree_map(
-        lambda r, o: jnp.where(use_reference, r, o), from_reference, own)
+    # One reset, choosing its physics' (q, qd) only: selecting between two
+    # whole reset states would trace the reset twice, and MJX's Warp data
+    # does not survive being rebuilt leaf by leaf.
+    start = self._reset_at(key_reset, self._qpos[frame], self._qvel[frame],
+                           use_reference)
     if self._history_frames is None:
       return start, {}
     return start, {feature_windows.RSI_HISTORY_KEY: self._history_frames[frame],
                    feature_windows.RSI_FROM_REFERENCE_KEY: use_reference}
-  def _reset_at(self, key, qpos, qvel) -> envs.State:
-    """The environment's own reset, with its physics placed at (qpos, qvel)."""
-    raw = self.env.unwrapped
-    pipeline_init = raw.pipeline_init
+  def _reset_at(self, key, qpos, qvel, use_reference) -> envs.State:
+    """The environment's own reset; at (qpos, qvel) where `use_reference`."""
+    with placed_at(self.env.unwrapped, qpos, qvel, use_reference) as calls:
+      state = self.env.reset(key)
+    check_placed(self.env.unwrapped, calls)
+    return state
 
-    def init_at_reference(unused_q, unused_qd, *args, **kwargs):
-      return pipeline_init(qpos, qvel, *args, **kwargs)
 
-    raw.pipeline_init = init_at_reference  # shadows the method while tracing
+def _playground_mjx_env():
+  try:
+    from mujoco_playground._src import mjx_env  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return None
+  return mjx_env
+
+
+def can_place(raw_env) -> bool:
+  """Whether `placed_at` knows how to start `raw_env`'s reset at a frame."""
+  if hasattr(raw_env, 'pipeline_init'):
+    return True
+  mjx_env = _playground_mjx_env()
+  return mjx_env is not None and isinstance(raw_env, mjx_env.MjxEnv)
+
+
+@contextlib.contextmanager
+def placed_at(raw_env, qpos, qvel, use_reference=True):
+  """While tracing `reset` inside: its physics starts at (qpos, qvel).
+
+  Where `use_reference` is False, the reset keeps the (q, qd) it drew
+  itself. Yields a list that gets one entry per physics state the reset
+  built.
+  """
+  calls: List[None] = []
+  choose = lambda reference, own: jnp.where(use_reference, reference, own)
+  if hasattr(raw_env, 'pipeline_init'):
+    pipeline_init = raw_env.pipeline_init
+
+    def init_at_reference(q, qd, *args, **kwargs):
+      calls.append(None)
+      return pipeline_init(choose(qpos, q), choose(qvel, qd), *args, **kwargs)
+
+    raw_env.pipeline_init = init_at_reference  # shadows the method
     try:
-      return self.env.reset(key)
+      yield calls
     finally:
-      del raw.pipeline_init
+      del raw_env.pipeline_init
+    return
+  mjx_env = _playground_mjx_env()
+  make_data = mjx_env.make_data
+  signature = inspect.signature(make_data)
+
+  def make_data_at_reference(*args, **kwargs):
+    calls.append(None)
+    arguments = signature.bind(*args, **kwargs).arguments
+    model = arguments['model']
+    own_qpos = arguments.get('qpos')
+    own_qvel = arguments.get('qvel')
+    arguments.update(
+        qpos=choose(qpos, model.qpos0 if own_qpos is None else own_qpos),
+        qvel=choose(qvel, jnp.zeros(model.nv) if own_qvel is None
+                    else own_qvel))
+    return make_data(**arguments)
+
+  mjx_env.make_data = make_data_at_reference  # read at call time by envs
+  try:
+    yield calls
+  finally:
+    mjx_env.make_data = make_data
+
+
+def check_placed(raw_env, calls: List[None]) -> None:
+  """Raises unless the traced reset built exactly one physics state."""
+  if len(calls) == 1:
+    return
+  how = ('pipeline_init' if hasattr(raw_env, 'pipeline_init')
+         else 'mujoco_playground mjx_env.make_data')
+  raise ValueError(
+      f'AMP reference_state_init: the reset of {type(raw_env).__name__} '
+      f'called {how} {len(calls)} times, so there is no single start state '
+      'to put at a reference frame. Set amp_reference_state_init=0, or make '
+      'the reset build its state once.')

@@ -35,6 +35,7 @@ import ml_collections
 from amp_ppo.amp import features
 from amp_ppo.amp import losses
 from amp_ppo import motion as motion_lib
+from amp_ppo.playground import menagerie
 from amp_ppo.reliability import checkpoint as step_checkpoint
 from amp_ppo.run import evaluation
 from amp_ppo.run import outputs
@@ -69,12 +70,15 @@ def make_env(env_config: ml_collections.ConfigDict
     return envs.get_environment(env_config.name, backend=env_config.backend,
                                 **kwargs), {}
   if env_config.suite == 'playground':
-    return _make_playground_env(env_config.name, kwargs)
-  raise ValueError(f'unknown env.suite {env_config.suite!r}; use "brax" or '
-                   '"playground".')
+    return _make_playground_env(env_config.name, kwargs,
+                                env_config.get('menagerie_root') or None,
+                                env_config.get('randomize', False))
+  raise ValueError(f'unknown env.suite {env_config.suite!r}; use "brax", '
+                   '"amp_ppo" or "playground".')
 
 
-def _make_playground_env(name: str, overrides: Dict[str, Any]):
+def _make_playground_env(name: str, overrides: Dict[str, Any],
+                         menagerie_root: Optional[str], randomize: bool):
   try:
     from mujoco_playground import registry  # pylint: disable=g-import-not-at-top
     from mujoco_playground import wrapper  # pylint: disable=g-import-not-at-top
@@ -83,8 +87,17 @@ def _make_playground_env(name: str, overrides: Dict[str, Any]):
         f'the environment {name!r} comes from MuJoCo Playground, which is '
         'not installed; install it with `pip install playground`, or pick a '
         'Brax config such as amp_ppo/configs/ant.py.') from e
+  menagerie.use_menagerie(menagerie_root)
   env = registry.load(name, config_overrides=overrides or None)
-  return env, {'wrap_env_fn': wrapper.wrap_for_brax_training}
+  extra = {'wrap_env_fn': wrapper.wrap_for_brax_training}
+  if randomize:
+    randomization_fn = registry.get_domain_randomizer(name)
+    if randomization_fn is None:
+      raise ValueError(
+          f'env.randomize=True, but MuJoCo Playground has no domain '
+          f'randomiser for {name!r}; set --config.env.randomize=False.')
+    extra['randomization_fn'] = randomization_fn
+  return env, extra
 
 
 def load_feature_fn(spec: str,

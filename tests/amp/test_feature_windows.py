@@ -6,6 +6,7 @@ Each case runs through Brax's and MuJoCo Playground's training wrappers.
 """
 
 from brax import envs
+import flax
 import jax
 import jax.numpy as jnp
 from mujoco_playground._src import mjx_env
@@ -209,3 +210,72 @@ def test_playground_full_reset_is_refused():
       episode_length=_EPISODE_LENGTH, full_reset=True)
   with pytest.raises(ValueError, match='full_reset=True'):
     amp.wrap_training_env(env)
+
+
+@flax.struct.dataclass
+class _Gain:
+  """A stand-in physics model: the only thing randomised is its gain."""
+  gain: jax.Array
+
+
+class _GainRewardCounterEnv(helpers.CounterEnv):
+  """Pays its model's gain, so rewards show which model each env stepped."""
+
+  def __init__(self):
+    self.sys = _Gain(gain=jnp.zeros(()))
+
+  def step(self, state, action):
+    return super().step(state, action).replace(reward=self.sys.gain)
+
+
+class _PlaygroundGainRewardCounterEnv(_PlaygroundCounterEnv):
+  """The same with Playground's model attribute (`_mjx_model`)."""
+
+  def __init__(self):
+    super().__init__(helpers.CounterEnv())
+    self._mjx_model = _Gain(gain=jnp.zeros(()))
+
+  @property
+  def mjx_model(self):
+    return self._mjx_model
+
+  def step(self, state, action):
+    return super().step(state, action).replace(reward=self._mjx_model.gain)
+
+
+def _one_gain_per_env(model):
+  return (model.replace(gain=jnp.arange(_NUM_ENVS, dtype=jnp.float32)),
+          _Gain(gain=0))
+
+
+@pytest.mark.parametrize('raw_class, wrap, model_name', [
+    (_GainRewardCounterEnv, _brax_wrap, 'sys'),
+    (_PlaygroundGainRewardCounterEnv, _playground_wrap, '_mjx_model'),
+])
+@pytest.mark.parametrize('history', [2, 3])
+def test_domain_randomisation_cannot_bypass_the_recorder(raw_class, wrap,
+                                                         model_name, history):
+  # Brax's and Playground's randomising vmap wrappers step
+  # `self.env.unwrapped`, which would skip a plain wrapper.
+  raw = raw_class()
+  recorder = feature_windows.AmpFeatureWrapper(raw, lambda s: s.obs, history,
+                                               False)
+  env = feature_windows.EpisodeStartMarker(wrap(
+      recorder, episode_length=_EPISODE_LENGTH,
+      randomization_fn=_one_gain_per_env))
+  state = env.reset(jax.random.split(jax.random.PRNGKey(0), _NUM_ENVS))
+
+  def step(state, _):
+    state = env.step(state, jnp.zeros((_NUM_ENVS, 1)))
+    return state, (state.info[feature_windows.WINDOW_KEY], state.reward,
+                   state.done)
+
+  _, (windows, reward, done) = jax.tree_util.tree_map(
+      np.asarray, jax.lax.scan(step, state, (), _NUM_STEPS))
+  _assert_inside_episodes(windows, done)
+  # Each env stepped its own randomised model, through the recorder...
+  np.testing.assert_array_equal(
+      reward, np.broadcast_to(np.arange(_NUM_ENVS), reward.shape))
+  # ...which was set on the raw environment and put back there afterwards.
+  assert float(getattr(raw, model_name).gain) == 0.0
+  assert model_name not in vars(recorder)

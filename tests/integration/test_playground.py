@@ -20,6 +20,7 @@ from amp_ppo import motion as motion_lib
 mujoco_playground = pytest.importorskip('mujoco_playground')
 from mujoco_playground import registry  # pylint: disable=g-import-not-at-top,wrong-import-position
 from mujoco_playground import wrapper  # pylint: disable=g-import-not-at-top,wrong-import-position
+from mujoco_playground._src import mjx_env  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 _ENV_NAME = 'CartpoleBalance'
 
@@ -89,8 +90,19 @@ def test_amp_trains_with_wrap_for_brax_training(env, tmp_path):
   assert all(np.isfinite(v) for v in amp_metrics.values())
 
 
-def test_reference_state_init_is_refused_clearly(env, tmp_path):
-  with pytest.raises(ValueError, match='reference_state_init'):
+def test_reference_state_init_refuses_a_reset_without_one_start(tmp_path):
+  # Reference state init puts the physics state that the reset builds at a
+  # reference frame; a reset that builds two has no single one to place.
+  env = registry.load(_ENV_NAME)
+  own_reset = env.reset
+
+  def reset_building_twice(rng):
+    mjx_env.make_data(env.mj_model)
+    return own_reset(rng)
+
+  env.reset = reset_building_twice
+  with pytest.raises(ValueError, match='called mujoco_playground '
+                     'mjx_env.make_data 2 times'):
     amp_ppo.train(environment=env, wrap_env_fn=wrapper.wrap_for_brax_training,
                   num_timesteps=64, episode_length=20, num_envs=8,
                   batch_size=8, num_minibatches=2,

@@ -1,0 +1,1 @@
+"""MuJoCo Playground integration: where its robots come from."""
