@@ -17,7 +17,9 @@ ReferenceMotion value):
 
 Bundled demos and their data are in `demos` and `data`; `record` records a
 trained policy as a reference. Those import Brax and JAX, so they are not
-imported here: importing the package stays NumPy only.
+imported here: importing the package stays NumPy only. So are the tools for
+outside motion (`python -m amp_ppo.motion convert|check|preview|fetch`):
+`formats` (readers), `retarget` and `review` (MuJoCo, mink) and `convert`.
 """
 
 # Re-exports: the modules above are the implementation, these the API.

@@ -1,0 +1,20 @@
+"""Retargeting outside motion onto an environment's MuJoCo model.
+
+Needs `mujoco` and, for inverse kinematics, `mink` (the `motion` extra):
+
+  robot_model        the environment's robot (Playground name or MJCF),
+                     kinematic replay, foot soles against the ground
+  presets            known targets (Go1, G1, Berkeley Humanoid) and sources
+                     (Laikago), as plain data
+  joint_mapping      same-topology robots: sign and offset per joint, base
+                     rotation, root scaled by leg length
+  human_to_humanoid  BVH keypoints onto a humanoid by IK
+  keypoint_ik        frame-by-frame mink IK within joint limits
+  contacts           stance detection shared with the checks
+  ground             stance feet onto z = 0 (root height, then foot IK)
+  velocities         qvel by finite differences with mj_differentiatePos,
+                     loops wrapped
+
+Modules are imported one by one (`from amp_ppo.motion.retarget import
+joint_mapping`); this package imports nothing itself.
+"""
