@@ -488,6 +488,15 @@ def paired_ratios(results: Sequence[RunResult], numerator: int,
 # ----------------------------------------------------------------- output
 
 
+def print_machine_and_wall_time(machine: Dict[str, Any], started: float,
+                                root: str) -> None:
+  """The footer of the experiment benchmarks: where, how long, which runs."""
+  print()
+  print('Machine: ' + '; '.join(f'{k} {v}' for k, v in machine.items()))
+  print(f'Total wall time: {time.time() - started:.0f} s; runs in {root}')
+  print()
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]
                    ) -> str:
   cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]

@@ -100,10 +100,7 @@ def main(argv=None) -> int:
       with open(os.path.join(root, 'runs.json'), 'w') as f:
         json.dump(runs, f, indent=2)
 
-  print()
-  print('Machine: ' + '; '.join(f'{k} {v}' for k, v in machine.items()))
-  print(f'Total wall time: {time.time() - started:.0f} s; runs in {root}')
-  print()
+  bench_lib.print_machine_and_wall_time(machine, started, root)
   print('Per run (return: mean undiscounted task return of the final '
         'deterministic policy; style: distance to the reference, lower is '
         'closer):')

@@ -69,6 +69,10 @@ def make_env(env_config: ml_collections.ConfigDict
   if env_config.suite == 'brax':
     return envs.get_environment(env_config.name, backend=env_config.backend,
                                 **kwargs), {}
+  if env_config.suite == 'amp_ppo':  # amp_ppo/envs/, e.g. command_ant
+    from amp_ppo import envs as amp_envs  # pylint: disable=g-import-not-at-top
+    return amp_envs.get_environment(env_config.name,
+                                    backend=env_config.backend, **kwargs), {}
   if env_config.suite == 'playground':
     return _make_playground_env(env_config.name, kwargs,
                                 env_config.get('menagerie_root') or None,

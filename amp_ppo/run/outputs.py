@@ -19,6 +19,8 @@ TENSORBOARD_DIR = 'tensorboard'
 
 RETURN_KEY = 'eval/episode_reward'
 STYLE_KEY = 'training/amp/style_reward_mean'
+# Discriminator-free (amp_ppo/run/style_evaluator.py); lower is closer.
+STYLE_DISTANCE_KEY = 'eval/amp/style_distance'
 ACCURACY_REFERENCE_KEY = 'training/amp/accuracy_reference'
 ACCURACY_POLICY_KEY = 'training/amp/accuracy_policy'
 SPS_KEY = 'training/sps'
@@ -98,6 +100,10 @@ def format_duration(seconds: float) -> str:
 class ProgressPrinter:
   """One line per report: steps, steps/s, ETA, return, style, D accuracy.
 
+  'style dist' is the discriminator-free style distance of the evaluation
+  rollouts (lower is closer to the reference); 'style' the mean style
+  reward, which moves with the discriminator.
+
   The ETA extrapolates the wall time per step since the first report after
   training began (which includes the one-off compilation), so it appears
   from the second such report on.
@@ -128,6 +134,8 @@ class ProgressPrinter:
              f'ETA {format_duration(eta)}']
     if RETURN_KEY in metrics:
       parts.append(f'return {metrics[RETURN_KEY]:8.2f}')
+    if STYLE_DISTANCE_KEY in metrics:
+      parts.append(f'style dist {metrics[STYLE_DISTANCE_KEY]:.3f}')
     if STYLE_KEY in metrics:
       parts.append(f'style {metrics[STYLE_KEY]:.3f}')
     if ACCURACY_REFERENCE_KEY in metrics:
@@ -200,23 +208,26 @@ class DiscriminatorMonitor:
 
 def plot_curves(records: Sequence[Mapping[str, float]], path: str,
                 baseline: Sequence[Mapping[str, float]] = ()) -> None:
-  """curves.png: task return, style reward and D accuracy over steps."""
+  """curves.png: task return, style distance, style reward, D accuracy."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   from matplotlib import pyplot  # pylint: disable=g-import-not-at-top
 
-  figure, axes = pyplot.subplots(1, 3, figsize=(15, 4))
+  figure, axes = pyplot.subplots(1, 4, figsize=(20, 4))
   _plot(axes[0], records, RETURN_KEY, 'AMP')
   if baseline:
     _plot(axes[0], baseline, RETURN_KEY, 'PPO only', linestyle='--')
   axes[0].set_title('task return (eval)')
-  _plot(axes[1], records, STYLE_KEY, 'style reward')
-  axes[1].set_title('style reward (mean per step)')
-  _plot(axes[2], records, ACCURACY_REFERENCE_KEY, 'on reference')
-  _plot(axes[2], records, ACCURACY_POLICY_KEY, 'on policy')
-  axes[2].axhline(0.5, color='grey', linewidth=0.5)
-  axes[2].set_ylim(-0.02, 1.02)
-  axes[2].set_title('discriminator accuracy')
+  _plot(axes[1], records, STYLE_DISTANCE_KEY, 'AMP')
+  axes[1].set_ylim(bottom=0)
+  axes[1].set_title('style distance to the reference (eval, lower: closer)')
+  _plot(axes[2], records, STYLE_KEY, 'style reward')
+  axes[2].set_title('style reward (mean per step)')
+  _plot(axes[3], records, ACCURACY_REFERENCE_KEY, 'on reference')
+  _plot(axes[3], records, ACCURACY_POLICY_KEY, 'on policy')
+  axes[3].axhline(0.5, color='grey', linewidth=0.5)
+  axes[3].set_ylim(-0.02, 1.02)
+  axes[3].set_title('discriminator accuracy')
   for axis in axes:
     axis.set_xlabel('environment steps')
     if axis.get_legend_handles_labels()[0]:

@@ -132,6 +132,22 @@ def test_metrics_hold_progress_and_amp_health(smoke_run):
     assert np.isfinite(last[key]), key
 
 
+def test_style_distance_is_in_every_evaluation_and_the_curves(smoke_run,
+                                                               tmp_path):
+  from tests.run import test_outputs  # pylint: disable=g-import-not-at-top
+  workdir, _ = smoke_run
+  records = outputs.read_metrics(workdir)
+  evaluations = [r for r in records if outputs.RETURN_KEY in r]
+  assert len(evaluations) >= 2
+  distances = [r[outputs.STYLE_DISTANCE_KEY] for r in evaluations]
+  assert all(np.isfinite(d) and d > 0 for d in distances), distances
+  # curves.png draws them, from the run's own records.
+  drawn = test_outputs.drawn_lines(records, str(tmp_path / 'curves.png'))
+  panel, = [lines for title, lines in drawn.items()
+            if title.startswith('style distance')]
+  assert panel['AMP'][1] == distances
+
+
 def test_report_has_return_and_style_distance(smoke_run):
   workdir, report = smoke_run
   with open(os.path.join(workdir, 'report.json')) as f:

@@ -73,12 +73,14 @@ def test_progress_line_has_steps_rate_eta_return_style_and_accuracy():
   now[0] = 160.0  # then 100 steps per 10 s
   line = printer.line(200, _amp_metrics(
       0.9, 0.6, **{outputs.SPS_KEY: 5000.0, outputs.RETURN_KEY: 12.5,
-                   outputs.STYLE_KEY: 1.25}))
+                   outputs.STYLE_KEY: 1.25,
+                   outputs.STYLE_DISTANCE_KEY: 0.75}))
   assert '200/1k' in line and '20%' in line
   assert '5k steps/s' in line
   assert 'ETA 1m20s' in line  # 800 steps at 0.1 s each
   assert 'return    12.50' in line
   assert 'style 1.250' in line
+  assert 'style dist 0.750' in line
   assert 'D acc ref 0.90 pol 0.60' in line
 
 
@@ -102,6 +104,39 @@ def test_curves_png_is_written(tmp_path):
   outputs.plot_curves(records, path, baseline=records)
   with open(path, 'rb') as f:
     assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+
+def drawn_lines(records, path):
+  """{panel title: {label: (steps, values)}} of the curves of `records`."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  from matplotlib import pyplot  # pylint: disable=g-import-not-at-top
+  drawn = {}
+  save = pyplot.Figure.savefig
+
+  def spy(figure, *args, **kwargs):
+    for axis in figure.axes:
+      drawn[axis.get_title()] = {
+          line.get_label(): tuple(map(list, line.get_data()))
+          for line in axis.get_lines() if not line.get_label().startswith('_')}
+    return save(figure, *args, **kwargs)
+
+  pyplot.Figure.savefig = spy
+  try:
+    outputs.plot_curves(records, path)
+  finally:
+    pyplot.Figure.savefig = save
+  return drawn
+
+
+def test_curves_show_the_style_distance_of_every_evaluation(tmp_path):
+  records = [{'step': 0, outputs.STYLE_DISTANCE_KEY: 2.0},
+             {'step': 5, outputs.STYLE_KEY: 0.3},  # a report without eval
+             {'step': 10, outputs.STYLE_DISTANCE_KEY: 1.5}]
+  drawn = drawn_lines(records, str(tmp_path / 'curves.png'))
+  panel, = [lines for title, lines in drawn.items()
+            if title.startswith('style distance')]
+  assert panel['AMP'] == ([0, 10], [2.0, 1.5])
 
 
 def test_write_json_is_strict(tmp_path):

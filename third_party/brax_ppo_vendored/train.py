@@ -247,6 +247,7 @@ def train(
     run_evals: bool = True,
     amp: Optional[amp_motion_prior.Amp] = None,
     reliability: Optional[amp_reliability.Reliability] = None,
+    make_evaluator: Optional[Callable[..., acting.Evaluator]] = None,
 ):
   """PPO training.
 
@@ -344,6 +345,8 @@ def train(
       plain PPO.
     reliability: exact-resume checkpoints and non-finite checks built by
       `amp_ppo.train`; None trains as upstream Brax does.
+    make_evaluator: an `acting.Evaluator` with its arguments, e.g. amp_ppo's
+      one that adds the style distance; None uses Brax's own.
 
   Returns:
     Tuple of (make_policy function, network params, metrics)
@@ -804,7 +807,7 @@ def train(
       wrap_env_fn=wrap_env_fn,
       randomization_fn=randomization_fn,
   )
-  evaluator = acting.Evaluator(
+  evaluator = (make_evaluator or acting.Evaluator)(
       eval_env,
       functools.partial(make_policy, deterministic=deterministic_eval),
       num_eval_envs=num_eval_envs,

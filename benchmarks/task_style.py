@@ -1,0 +1,141 @@
+r"""Task and style together: the command-tracking ant, AMP against PPO alone.
+
+For each seed, trains AMP (the default task/style weights of the ant `cpu`
+config) and PPO alone (`python -m amp_ppo.main --baseline`) on
+`command_ant` (amp_ppo/envs/command_ant.py: Brax ant, spring backend, a
+forward speed command per episode from the bundled trot's range, tracking
+reward in (0, 1] per step), with the bundled trot as AMP's reference, and
+prints per run and over seeds: the tracking return (the sum of the tracking
+term over an episode in Brax's final evaluation, at most the episode
+length), the style distance of the final policy (amp_ppo/run/style_metrics.py)
+and the discriminator's health (final accuracies, saturation warnings).
+
+Targets (issue #13): AMP's tracking return >= 90 % of PPO's and its style
+distance <= 1/3 of PPO's, on every seed, with no saturation warning.
+
+  python benchmarks/task_style.py                       # seeds 0,1,2, 3M steps
+  python benchmarks/task_style.py --seeds 0 --num_timesteps 1000000
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+TRACKING_KEY = 'eval/episode_reward_tracking'
+TRACKING_TARGET = 0.9   # AMP's tracking return / PPO's, at least
+STYLE_TARGET = 1 / 3    # AMP's style distance / PPO's, at most
+
+
+def load_config(seed: int, num_timesteps=None):
+  from amp_ppo.configs import ant  # pylint: disable=g-import-not-at-top
+  config = ant.get_config('cpu')
+  config.env.update(dict(suite='amp_ppo', name='command_ant',
+                         backend='spring'))
+  config.ppo.seed = seed
+  config.evaluation.seed = seed
+  if num_timesteps:
+    config.ppo.num_timesteps = num_timesteps
+  return config
+
+
+def _last_eval(workdir: str) -> dict:
+  from amp_ppo.run import outputs  # pylint: disable=g-import-not-at-top
+  return next(r for r in reversed(outputs.read_metrics(workdir))
+              if outputs.RETURN_KEY in r)
+
+
+def _spread(values, digits):
+  f = lambda x: f'{x:.{digits}f}'
+  std = statistics.stdev(values) if len(values) > 1 else 0.0
+  return (f'{f(statistics.mean(values))} +- {f(std)} '
+          f'[{f(min(values))}, {f(max(values))}]')
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(
+      description=__doc__.split('\n\n')[0],
+      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  parser.add_argument('--seeds', default='0,1,2')
+  parser.add_argument('--num_timesteps', type=int, default=None,
+                      help='default: the ant cpu config\'s 3M')
+  parser.add_argument('--workdir', default=None)
+  args = parser.parse_args(argv)
+  seeds = [int(s) for s in args.seeds.split(',')]
+  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+  import bench_lib  # pylint: disable=g-import-not-at-top
+  from amp_ppo import main as amp_main  # pylint: disable=g-import-not-at-top
+  from amp_ppo.run import outputs  # pylint: disable=g-import-not-at-top
+
+  machine = bench_lib.prepare_experiments()
+  root = args.workdir or tempfile.mkdtemp(prefix='amp_task_style_')
+  runs, started = [], time.time()
+  for seed in seeds:
+    config = load_config(seed, args.num_timesteps)
+    workdir = os.path.join(root, f'seed{seed}')
+    print(f'== command_ant, seed {seed} -> {workdir}', flush=True)
+    report = amp_main.run(config, workdir, resume=False, overwrite=True,
+                          baseline=True, render=False)
+    amp_eval = _last_eval(workdir)
+    ppo_eval = _last_eval(os.path.join(workdir, amp_main.BASELINE_DIR))
+    warnings = report.get('discriminator_warnings', [])
+    runs.append(dict(
+        seed=seed, steps=report['steps'],
+        amp_tracking=amp_eval[TRACKING_KEY],
+        ppo_tracking=ppo_eval[TRACKING_KEY],
+        amp_style=report['style_distance'],
+        ppo_style=report['baseline']['style_distance'],
+        amp_live_style=amp_eval.get(outputs.STYLE_DISTANCE_KEY),
+        accuracy_reference=amp_eval.get(outputs.ACCURACY_REFERENCE_KEY),
+        accuracy_policy=amp_eval.get(outputs.ACCURACY_POLICY_KEY),
+        saturation_warnings=sum('saturated' in w for w in warnings),
+        warnings=warnings,
+        amp_seconds=report['wall_time_seconds'],
+        ppo_seconds=report['baseline']['wall_time_seconds']))
+    with open(os.path.join(root, 'runs.json'), 'w') as f:
+      json.dump(runs, f, indent=2)
+
+  bench_lib.print_machine_and_wall_time(machine, started, root)
+  print('Per seed (tracking: return of the tracking term, Brax eval; style: '
+        'distance of the final policy to the reference, lower is closer):')
+  print()
+  rows = []
+  for r in runs:
+    tracking_ratio = r['amp_tracking'] / max(r['ppo_tracking'], 1e-9)
+    style_ratio = r['amp_style'] / max(r['ppo_style'], 1e-9)
+    r['passes'] = (tracking_ratio >= TRACKING_TARGET and
+                   style_ratio <= STYLE_TARGET and
+                   not r['saturation_warnings'])
+    rows.append([r['seed'], r['steps'], f'{r["amp_tracking"]:.1f}',
+                 f'{r["ppo_tracking"]:.1f}', f'{tracking_ratio:.2f}',
+                 f'{r["amp_style"]:.3f}', f'{r["ppo_style"]:.3f}',
+                 f'{style_ratio:.2f}',
+                 f'{r["accuracy_reference"]:.2f} / {r["accuracy_policy"]:.2f}',
+                 r['saturation_warnings'], 'yes' if r['passes'] else 'no',
+                 f'{r["amp_seconds"]:.0f} / {r["ppo_seconds"]:.0f}'])
+  print(bench_lib.markdown_table(
+      ['seed', 'env steps', 'AMP tracking', 'PPO tracking', 'ratio',
+       'AMP style', 'PPO style', 'ratio', 'D acc ref / pol',
+       'saturation warnings', 'meets targets', 'AMP / PPO s'], rows))
+  print()
+  print('Over seeds: mean +- standard deviation [min, max]:')
+  print()
+  print(bench_lib.markdown_table(
+      ['seeds', 'AMP tracking', 'PPO tracking', 'AMP style', 'PPO style',
+       'seeds meeting all targets'],
+      [[len(runs), _spread([r['amp_tracking'] for r in runs], 1),
+        _spread([r['ppo_tracking'] for r in runs], 1),
+        _spread([r['amp_style'] for r in runs], 3),
+        _spread([r['ppo_style'] for r in runs], 3),
+        f'{sum(r["passes"] for r in runs)}/{len(runs)}']]))
+  for r in runs:
+    for warning in r['warnings']:
+      print(f'seed {r["seed"]}: WARNING {warning}')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
