@@ -174,8 +174,11 @@ def main(argv):
     print(f'amp_ppo.main: {e}', file=sys.stderr)
     return 2
   print(summary(report))
-  print(f'outputs in {workdir}: report.json, metrics.jsonl, curves.png, '
-        'rollout.html, tensorboard/, checkpoints/')
+  written = ['report.json', 'metrics.jsonl', 'curves.png']
+  written += [os.path.basename(p) for p in
+              [report.get('rollout_html')] + report.get('previews', []) if p]
+  print(f'outputs in {workdir}: {", ".join(written)}, tensorboard/, '
+        'checkpoints/')
   return 0
 
 

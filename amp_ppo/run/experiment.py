@@ -31,6 +31,7 @@ from brax.training.agents.ppo import checkpoint as ppo_checkpoint
 from brax.training.agents.ppo import networks as ppo_networks
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from amp_ppo.amp import features
 from amp_ppo.amp import losses
@@ -43,6 +44,9 @@ from amp_ppo.run import outputs
 CONFIG_FILE = 'config.json'
 CHECKPOINT_DIR = 'checkpoints'
 ROLLOUT_HTML = 'rollout.html'
+# Kinematic drawings of the final policy and of the reference (Playground).
+POLICY_PREVIEW = 'policy_preview.png'
+REFERENCE_PREVIEW = 'reference_preview.png'
 SYNTHETIC_REFERENCE = 'reference_synthetic.npz'
 _STAGING_DIR = '.incoming'
 
@@ -350,6 +354,45 @@ def _render(env, rollout, workdir, printer) -> Optional[str]:
   return path
 
 
+def _preview_robot(env_config):
+  """amp_ppo.motion's drawing of a Playground robot it knows; else None."""
+  if env_config.suite != 'playground':
+    return None
+  from amp_ppo.motion.retarget import presets  # pylint: disable=g-import-not-at-top
+  from amp_ppo.motion.retarget import robot_model  # pylint: disable=g-import-not-at-top
+  if presets.target_for(env_config.name) is None:
+    return None
+  return robot_model.load_robot(env_config.name)
+
+
+def _write_previews(env_config, env, rollout, references, workdir,
+                    printer) -> List[str]:
+  """Strips of the final policy and of its reference, drawn alike.
+
+  For the Playground robots amp_ppo.motion has presets for (their feet);
+  Brax systems get rollout.html instead.
+  """
+  robot = _preview_robot(env_config)
+  if robot is None:
+    return []
+  from amp_ppo.motion.review import preview  # pylint: disable=g-import-not-at-top
+  fps = 1.0 / float(env.dt)
+  alive = rollout.alive[0]
+  physics = rollout.first_env_states  # MJX data of env 0, [T+1, ...]
+  qpos = np.asarray(physics.qpos)[alive]
+  paths = [os.path.join(workdir, POLICY_PREVIEW)]
+  preview.write_strip(robot, qpos, fps, paths[0],
+                      title=f'final policy on {env_config.name}')
+  motion = motion_lib.load_reference(references)
+  if motion.kind == 'state':
+    clip = motion.clips[0]
+    paths.append(os.path.join(workdir, REFERENCE_PREVIEW))
+    preview.write_strip(robot, np.asarray(clip.qpos), float(clip.fps),
+                        paths[1], title=f'reference on {env_config.name}')
+  printer('previews: ' + ', '.join(os.path.basename(p) for p in paths))
+  return paths
+
+
 # ---------------------------------------------------------------- the run
 
 
@@ -386,12 +429,15 @@ def run_experiment(config: ml_collections.ConfigDict, workdir: str, *,
   result = _evaluate(config, env, references, policy)
   rollout = result.pop('rollout')
   rollout_html = _render(env, rollout, workdir, printer) if render else None
+  previews = _write_previews(config.env, env, rollout, references, workdir,
+                             printer)
   records = outputs.read_metrics(workdir)
   outputs.plot_curves(records,
                       os.path.join(workdir, outputs.CURVES_FILE),
                       baseline=baseline_records or ())
   report = _report(config, use_amp, steps, started, records, result,
                    references, warnings, workdir, rollout_html)
+  report['previews'] = previews
   outputs.write_json(os.path.join(workdir, outputs.REPORT_FILE), report)
   return RunResult(workdir=workdir, report=report, records=records)
 
