@@ -155,37 +155,34 @@ def train(*args, **kwargs):
         seed=brax_arguments['seed'],
         wrap_env=brax_arguments['wrap_env'],
         action_repeat=brax_arguments['action_repeat'])
-    make_evaluator = _style_evaluator(brax_arguments, amp_arguments, config,
+    make_evaluator = _style_evaluator(brax_arguments, config,
                                       amp)  # Sets the eval env: call first.
     return _vendored.train(**brax_arguments, amp=amp, reliability=reliability,
                            make_evaluator=make_evaluator)
   return _vendored.train(**brax_arguments, reliability=reliability)
 
 
-def _style_evaluator(brax_arguments, amp_arguments, config, amp):
+def _style_evaluator(brax_arguments, config, amp):
   """Adds `eval/amp/style_distance` to every evaluation's metrics.
 
   Sets brax_arguments['eval_env'] to the eval env with the feature recorder
   and returns the evaluator for the vendored trainer (patch 0005).
   """
-  from amp_ppo.amp import features  # pylint: disable=g-import-not-at-top
   # NumPy and `amp` only: see the module docstring.
   from amp_ppo.run import style_evaluator  # pylint: disable=g-import-not-at-top
-  environment = brax_arguments['environment']
-  frame_fn, frame_is_from_info = features.frame_fn_for(
-      environment, amp_arguments['amp_feature_fn'],
-      amp_arguments['amp_info_feature_key'])
   history = config.history_length
+  # The run's own feature function: the same features as in training, and
+  # the default one (host forward-kinematics probes included) built once.
   brax_arguments['eval_env'] = style_evaluator.wrap_eval_env(
-      brax_arguments['eval_env'] or environment, frame_fn, history,
-      frame_is_from_info)
+      brax_arguments['eval_env'] or brax_arguments['environment'],
+      amp.frame_fn, history, amp.frame_is_from_info)
   reference_windows = style_evaluator.sample_windows(
       amp.reference.frames, amp.reference.starts, amp.reference.probabilities,
       history, style_evaluator.REFERENCE_SAMPLES,
       style_evaluator.REFERENCE_SEED)
   return functools.partial(style_evaluator.StyleEvaluator,
                            reference_windows=reference_windows,
-                           masks_padding=history > 2)
+                           masks_padding=amp.masks_padding)
 
 
 def _reliability_settings(amp_on, brax_arguments, resume_checkpoint_path,

@@ -72,8 +72,8 @@ class Amp:
     self.reference = reference
     self.feature_size = feature_size
     self.axis_name = axis_name
-    self._frame_fn = frame_fn
-    self._frame_is_from_info = frame_is_from_info
+    self.frame_fn = frame_fn
+    self.frame_is_from_info = frame_is_from_info
     self._seed = seed
     self._reference_start_states = reference_start_states
     self._reward_chunks = ppo_num_minibatches
@@ -83,9 +83,9 @@ class Amp:
     self.optimizer = optax.adam(config.disc_learning_rate)
     self.action_repeat = action_repeat
     # Windows of more than 2 frames start padded at every episode start.
-    self._masks_padding = config.history_length > 2
+    self.masks_padding = config.history_length > 2
     self.extra_fields = (feature_windows.WINDOW_KEY,) + (
-        (feature_windows.WINDOW_VALID_KEY,) if self._masks_padding else ())
+        (feature_windows.WINDOW_VALID_KEY,) if self.masks_padding else ())
 
   @property
   def window_shape(self) -> Tuple[int, int]:
@@ -97,9 +97,9 @@ class Amp:
       env = reference_state_init.ReferenceStateInitWrapper(
           env, self.config.reference_state_init,
           *self._reference_start_states)
-    return feature_windows.AmpFeatureWrapper(env, self._frame_fn,
+    return feature_windows.AmpFeatureWrapper(env, self.frame_fn,
                                              self.config.history_length,
-                                             self._frame_is_from_info)
+                                             self.frame_is_from_info)
 
   def wrap_training_env(self, env):
     """Goes on Brax's training wrappers (auto-reset included), on top."""
@@ -113,7 +113,7 @@ class Amp:
             'Use full_reset=False (MuJoCo Playground\'s default) with AMP.')
       wrapper = getattr(wrapper, 'env', None)
     if not feature_windows.tracks_history(self.config.history_length,
-                                          self._frame_is_from_info):
+                                          self.frame_is_from_info):
       return env
     return feature_windows.EpisodeStartMarker(env)
 
@@ -157,7 +157,7 @@ class Amp:
     windows = state_extras[feature_windows.WINDOW_KEY]  # [B, T, H, F]
     task_reward = data.reward  # [B, T], summed over action_repeat substeps
     valid = None  # [B, T]: windows without padding, for H > 2
-    if self._masks_padding:
+    if self.masks_padding:
       valid = state_extras[feature_windows.WINDOW_VALID_KEY]
 
     # 1. Reward from the discriminator that was live during the rollout.

@@ -67,7 +67,7 @@ def test_without_the_mask_padding_would_leak_in():
   # normaliser and the replay.
   reference, windows, _, task = _batch()
   amp = helpers.make_amp(_config(history_length=_H), reference)
-  amp._masks_padding = False  # pylint: disable=protected-access
+  amp.masks_padding = False
   _, state, _ = _step(amp, windows, None, task)
   assert float(jnp.max(state.normalizer.mean)) > 10.0
 
