@@ -175,7 +175,7 @@ def _style_evaluator(brax_arguments, config, amp):
   # the default one (host forward-kinematics probes included) built once.
   brax_arguments['eval_env'] = style_evaluator.wrap_eval_env(
       brax_arguments['eval_env'] or brax_arguments['environment'],
-      amp.frame_fn, history, amp.frame_is_from_info)
+      amp.frame_fn, history)
   reference_windows = style_evaluator.sample_windows(
       amp.reference.frames, amp.reference.starts, amp.reference.probabilities,
       history, style_evaluator.REFERENCE_SAMPLES,

@@ -83,7 +83,7 @@ def make_amp(config, reference_frames, num_chunks=2, action_repeat=1):
   history = config.history_length
   starts = jnp.arange(frames.shape[0] - history + 1, dtype=jnp.int32)
   return motion_prior.Amp(
-      config=config, frame_fn=None, frame_is_from_info=False,
+      config=config, frame_fn=None,
       reference=motion_prior.ReferenceWindows(
           frames=frames, starts=starts,
           probabilities=jnp.full(starts.shape, 1.0 / starts.shape[0])),

@@ -50,7 +50,7 @@ def build_amp(environment: envs.Env, config: amp_config.AmpConfig,
         'reference (qpos, qvel) frames; save the reference with a '
         '`features` array instead.')
 
-  frame_fn, frame_is_from_info = features.frame_fn_for(
+  frame_fn, _ = features.frame_fn_for(
       environment, feature_fn, info_feature_key)
   feature_size = _feature_size(environment, frame_fn, info_feature_key)
   history = config.history_length
@@ -90,7 +90,7 @@ def build_amp(environment: envs.Env, config: amp_config.AmpConfig,
   log_feature_report(report)
 
   amp = motion_prior.Amp(
-      config=config, frame_fn=frame_fn, frame_is_from_info=frame_is_from_info,
+      config=config, frame_fn=frame_fn,
       reference=motion_prior.ReferenceWindows(
           frames=jnp.asarray(reference_frames, jnp.float32),
           starts=jnp.asarray(starts, jnp.int32),

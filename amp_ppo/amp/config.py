@@ -26,6 +26,10 @@ class AmpConfig:
       paper sums the two losses): 10 here is the paper's 20, and equals
       IsaacGymEnvs' 5 (which also halves the sum but drops the 1/2).
     logit_reg_weight: L2 weight on the output layer's kernel.
+    disc_input_noise: standard deviation of Gaussian noise added to the
+      discriminator's normalised inputs (both classes) in its updates, never
+      when it scores the rollout; 0 adds none. It blurs the two classes where
+      they barely overlap.
     weight_decay: L2 weight on every kernel of the discriminator.
     disc_hidden_layer_sizes: ReLU MLP layer sizes of the discriminator. The
       reference implementations use (1024, 512); (256, 256) keeps AMP's cost
@@ -54,6 +58,7 @@ class AmpConfig:
   style_reward_scale: float = 2.0
   gradient_penalty_weight: float = 10.0
   logit_reg_weight: float = 0.05
+  disc_input_noise: float = 0.0
   weight_decay: float = 1e-4
   disc_hidden_layer_sizes: Tuple[int, ...] = (256, 256)
   disc_learning_rate: float = 1e-4
@@ -68,7 +73,8 @@ class AmpConfig:
   def validate(self) -> 'AmpConfig':
     """Returns self, or raises ValueError naming the setting and the fix."""
     for name in ('task_weight', 'style_weight', 'style_reward_scale',
-                 'gradient_penalty_weight', 'logit_reg_weight', 'weight_decay'):
+                 'gradient_penalty_weight', 'logit_reg_weight', 'weight_decay',
+                 'disc_input_noise'):
       value = getattr(self, name)
       if not _is_finite_number(value) or value < 0:
         raise ValueError(

@@ -25,7 +25,9 @@ WINDOW_KEY = 'amp_window'          # [H, F]: frames t-H+2 .. t+1, pre-reset.
 WINDOW_VALID_KEY = 'amp_window_valid'  # bool: no frame of it is padding.
 EPISODE_START_KEY = 'amp_episode_start'  # bool: this step starts an episode.
 _HISTORY_KEY = 'amp_history'       # [H-1, F]: the last H-1 frames.
-_FIRST_FRAME_KEY = 'amp_first_frame'  # [F]: frame of the episode's start.
+# [F]: frame of the state the auto-reset restores; reference state init,
+# which redraws that state at every step, rewrites it with each draw.
+FIRST_FRAME_KEY = 'amp_first_frame'
 _FRAMES_SEEN_KEY = 'amp_frames_seen'  # int32: real frames in the history.
 # Written by reference state init for the start it drew (history > 2 only).
 RSI_HISTORY_KEY = 'amp_rsi_history'  # [H-2, F]: reference frames before it.
@@ -55,23 +57,26 @@ class EpisodeStartMarker(envs.Wrapper):
 class AmpFeatureWrapper(envs.Wrapper):
   """Records a window of AMP features at every step, before any auto-reset.
 
-  With `history_length` > 2 or features read from `state.info`, it keeps the
-  last frames in `info` and needs `EpisodeStartMarker` above the auto-reset
-  to restart them with each episode. With `history_length` > 2, the first
-  windows of an episode repeat its first frame (unless reference state init
-  seeded the frames before it) and are marked invalid in WINDOW_VALID_KEY.
+  It keeps the last frames in `info` and needs `EpisodeStartMarker` above the
+  auto-reset to restart them with each episode, so each step computes only
+  its new state's frame. With `history_length` > 2, the first windows of an
+  episode repeat its first frame (unless reference state init seeded the
+  frames before it) and are marked invalid in WINDOW_VALID_KEY.
   """
 
   def __init__(self, env: envs.Env, frame_fn: Callable[[envs.State], jax.Array],
-               history_length: int, frame_is_from_info: bool):
+               history_length: int):
     super().__init__(env)
     self._frame_fn = frame_fn
     self._history_length = history_length
-    self._frame_is_from_info = frame_is_from_info
-    # A window of (s, s') from physics needs nothing from the previous step;
-    # longer windows and info-provided features must find episode starts.
-    self._tracks_history = tracks_history(history_length, frame_is_from_info)
     self._masks_padding = history_length > 2
+    if (getattr(env, 'redraws_starts', False) and
+        not getattr(env, 'writes_first_frame', False)):
+      raise ValueError(
+          'AMP: the reference state init beneath the feature recorder redraws '
+          'the auto-reset\'s start at every step but was given no frame_fn, '
+          'so episode starts would get a stale first frame; pass the '
+          'recorder\'s frame_fn to ReferenceStateInitWrapper.')
     self._constructed = True
 
   @property
@@ -92,9 +97,8 @@ class AmpFeatureWrapper(envs.Wrapper):
     frame = self._frame_fn(state)
     history, seen = self._start_history(state.info, frame)
     state.info[WINDOW_KEY] = jnp.concatenate([history[:1], history])
-    if self._tracks_history:
-      state.info[_HISTORY_KEY] = history
-      state.info[_FIRST_FRAME_KEY] = frame
+    state.info[_HISTORY_KEY] = history
+    state.info[FIRST_FRAME_KEY] = frame
     if self._masks_padding:
       state.info[_FRAMES_SEEN_KEY] = seen
       state.info[WINDOW_VALID_KEY] = jnp.zeros((), bool)
@@ -105,10 +109,9 @@ class AmpFeatureWrapper(envs.Wrapper):
     next_state = self.env.step(state, action)
     window = jnp.concatenate([history, self._frame_fn(next_state)[None]])
     next_state.info[WINDOW_KEY] = window
-    if self._tracks_history:
-      next_state.info[_HISTORY_KEY] = window[1:]
-      # Consumed: with action_repeat, later substeps continue the episode.
-      next_state.info[EPISODE_START_KEY] = jnp.zeros((), bool)
+    next_state.info[_HISTORY_KEY] = window[1:]
+    # Consumed: with action_repeat, later substeps continue the episode.
+    next_state.info[EPISODE_START_KEY] = jnp.zeros((), bool)
     if self._masks_padding:
       seen = jnp.minimum(seen + 1, self._history_length)
       next_state.info[_FRAMES_SEEN_KEY] = seen
@@ -129,29 +132,20 @@ class AmpFeatureWrapper(envs.Wrapper):
                       1).astype(jnp.int32))
 
   def _history_before_step(self, state: envs.State):
-    if not self._tracks_history:
-      return self._frame_fn(state)[None], None
     if EPISODE_START_KEY not in state.info:
       raise ValueError(
-          'AMP: windows of more than 2 frames and features from state.info '
-          'need amp_ppo.amp.feature_windows.EpisodeStartMarker above the '
+          'AMP: the feature recorder needs '
+          'amp_ppo.amp.feature_windows.EpisodeStartMarker above the '
           'auto-reset wrapper (amp_ppo.train puts it there); without it the '
           'feature history cannot restart with each episode.')
-    # The auto-reset keeps this wrapper's info across the swap, so the first
-    # frame of an info-featured episode is the one stored at its reset.
-    if self._frame_is_from_info:
-      start_frame = state.info[_FIRST_FRAME_KEY]
-    else:
-      start_frame = self._frame_fn(state)
-    fresh, fresh_seen = self._start_history(state.info, start_frame)
+    # The auto-reset swaps in the state whose frame FIRST_FRAME_KEY holds: no
+    # second feature computation per step (on ant, a forward kinematics pass,
+    # in compile and run time alike).
+    fresh, fresh_seen = self._start_history(state.info,
+                                            state.info[FIRST_FRAME_KEY])
     restarted = state.info[EPISODE_START_KEY]
     history = jnp.where(restarted, fresh, state.info[_HISTORY_KEY])
     if not self._masks_padding:
       return history, None
     return history, jnp.where(restarted, fresh_seen,
                               state.info[_FRAMES_SEEN_KEY])
-
-
-def tracks_history(history_length: int, frame_is_from_info: bool) -> bool:
-  """Whether the feature recorder needs EpisodeStartMarker above it."""
-  return history_length > 2 or frame_is_from_info

@@ -63,7 +63,7 @@ class Amp:
   """Static AMP setup for one training run."""
 
   def __init__(self, config: amp_config.AmpConfig, frame_fn,
-               frame_is_from_info: bool, reference: ReferenceWindows,
+               reference: ReferenceWindows,
                feature_size: int, ppo_num_minibatches: int, seed: int,
                axis_name: Optional[str] = 'i',
                reference_start_states: Optional[Tuple[Any, ...]] = None,
@@ -73,7 +73,6 @@ class Amp:
     self.feature_size = feature_size
     self.axis_name = axis_name
     self.frame_fn = frame_fn
-    self.frame_is_from_info = frame_is_from_info
     self._seed = seed
     self._reference_start_states = reference_start_states
     self._reward_chunks = ppo_num_minibatches
@@ -96,10 +95,9 @@ class Amp:
     if self.config.reference_state_init > 0:
       env = reference_state_init.ReferenceStateInitWrapper(
           env, self.config.reference_state_init,
-          *self._reference_start_states)
+          *self._reference_start_states, frame_fn=self.frame_fn)
     return feature_windows.AmpFeatureWrapper(env, self.frame_fn,
-                                             self.config.history_length,
-                                             self.frame_is_from_info)
+                                             self.config.history_length)
 
   def wrap_training_env(self, env):
     """Goes on Brax's training wrappers (auto-reset included), on top."""
@@ -112,9 +110,6 @@ class Amp:
             'every terminal step would be the next episode\'s first one. '
             'Use full_reset=False (MuJoCo Playground\'s default) with AMP.')
       wrapper = getattr(wrapper, 'env', None)
-    if not feature_windows.tracks_history(self.config.history_length,
-                                          self.frame_is_from_info):
-      return env
     return feature_windows.EpisodeStartMarker(env)
 
   def init_state(self) -> AmpState:
@@ -177,7 +172,8 @@ class Amp:
 
     key, key_replay_slot, key_local = jax.random.split(state.key, 3)
     key_local = self._per_device(key_local)
-    key_ref, key_rollout, key_replay = jax.random.split(key_local, 3)
+    key_ref, key_rollout, key_replay, key_noise = jax.random.split(
+        key_local, 4)
     m, n = self.disc_num_minibatches, cfg.disc_minibatch_size
     n_rollout = n // 2 if cfg.replay_size else n
 
@@ -236,7 +232,7 @@ class Amp:
 
     (params, opt_state), sgd_metrics = jax.lax.scan(
         sgd_step, (state.disc_params, state.disc_optimizer_state),
-        (reference_batches, policy_batches))
+        (reference_batches, policy_batches, jax.random.split(key_noise, m)))
 
     # 4. Replay: every device inserts the same gathered windows.
     buffer = state.replay
@@ -266,17 +262,22 @@ class Amp:
           jnp.float32))
     return data, new_state, metrics
 
-  def _loss(self, params, normalizer, reference_windows, policy_windows):
+  def _loss(self, params, normalizer, reference_windows, policy_windows,
+            noise_key):
     cfg = self.config
     x_ref = disc.normalize_windows(reference_windows, normalizer,
                                    cfg.feature_clip, cfg.normalize_features)
     x_pol = disc.normalize_windows(policy_windows, normalizer,
                                    cfg.feature_clip, cfg.normalize_features)
-    d_ref = self.network.apply(params, x_ref)
-    d_pol = self.network.apply(params, x_pol)
+    inputs = jnp.concatenate([x_ref, x_pol])  # [n_ref + n_pol, H*F]
+    if cfg.disc_input_noise:
+      inputs = inputs + cfg.disc_input_noise * jax.random.normal(
+          noise_key, inputs.shape)
+    # One pass over both classes, the penalty at the (noisy) reference rows.
+    logits, penalty = losses.logits_and_r1_penalty(
+        lambda x: self.network.apply(params, x), inputs, x_ref.shape[0])
+    d_ref, d_pol = logits[:x_ref.shape[0]], logits[x_ref.shape[0]:]
     adversarial = losses.loss_fn(cfg.loss)(d_ref, d_pol)
-    penalty = losses.r1_gradient_penalty(
-        lambda x: self.network.apply(params, x), x_ref)
     logit_reg = jnp.sum(jnp.square(disc.output_kernel(params)))
     decay = sum(jnp.sum(jnp.square(k)) for k in disc.kernels(params))
     total = (adversarial + 0.5 * cfg.gradient_penalty_weight * penalty +

@@ -15,7 +15,7 @@ the reset's own `mjx.forward`).
 
 import contextlib
 import inspect
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from brax import envs
 import jax
@@ -38,13 +38,21 @@ class ReferenceStateInitWrapper(envs.Wrapper):
   With `history_frames` [num_frames, H-2, F] (feature windows of more than
   two frames), a start drawn from the reference also carries the reference
   frames before it, so the feature recorder above seeds its history with the
-  episode's true past instead of repeating the first frame.
+  episode's true past instead of repeating the first frame. With `frame_fn`,
+  the recorder's own, each drawn start's feature frame goes into
+  `feature_windows.FIRST_FRAME_KEY`, where the recorder finds an episode's
+  first frame; the recorder refuses to sit on this wrapper without it.
   """
+
+  redraws_starts = True
 
   def __init__(self, env: envs.Env, fraction: float, qpos: jax.Array,
                qvel: jax.Array, frame_probabilities: jax.Array,
-               history_frames: Optional[jax.Array] = None):
+               history_frames: Optional[jax.Array] = None,
+               frame_fn: Optional[Callable[[envs.State], jax.Array]] = None):
     super().__init__(env)
+    self._frame_fn = frame_fn
+    self.writes_first_frame = frame_fn is not None
     self._fraction = fraction
     self._qpos = qpos                 # [num_frames, nq]
     self._qvel = qvel                 # [num_frames, nv]
@@ -78,6 +86,8 @@ class ReferenceStateInitWrapper(envs.Wrapper):
       next_state.info[name] = start.obs
     next_state.info[_KEY] = key
     next_state.info.update(history)
+    if self._frame_fn is not None:
+      next_state.info[feature_windows.FIRST_FRAME_KEY] = self._frame_fn(start)
     return next_state
 
   def _draw_start(self, key: jax.Array):

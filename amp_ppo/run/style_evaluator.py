@@ -56,7 +56,7 @@ def sample_windows(frames: np.ndarray, starts: np.ndarray,
 
 
 class _FirstEpisodeStart(envs.Wrapper):
-  """Gives the recorder the episode-start flag it needs for long windows.
+  """Gives the recorder the episode-start flag it needs.
 
   In training `EpisodeStartMarker` sits above the auto-reset and restarts the
   history with each episode. Evaluation counts only each environment's first
@@ -71,13 +71,10 @@ class _FirstEpisodeStart(envs.Wrapper):
 
 
 def wrap_eval_env(env: envs.Env, frame_fn: Callable[[envs.State], jax.Array],
-                  history_length: int, frame_is_from_info: bool) -> envs.Env:
+                  history_length: int) -> envs.Env:
   """The raw eval env with the feature recorder (no reference state init)."""
-  env = feature_windows.AmpFeatureWrapper(env, frame_fn, history_length,
-                                          frame_is_from_info)
-  if feature_windows.tracks_history(history_length, frame_is_from_info):
-    env = _FirstEpisodeStart(env)
-  return env
+  return _FirstEpisodeStart(
+      feature_windows.AmpFeatureWrapper(env, frame_fn, history_length))
 
 
 def first_episode_mask(done: jax.Array) -> jax.Array:

@@ -80,10 +80,9 @@ def _playground_wrap(env, **kwargs):
 def _windows(raw, wrap, history_length, info_key=None, noisy=False,
              action_repeat=1):
   """[T, N, H, 2] windows, [T, N] validity (or None) and done flags."""
-  frame_fn, from_info = features.frame_fn_for(
+  frame_fn, _ = features.frame_fn_for(
       raw, None if info_key else helpers.counter_features, info_key)
-  env = wrap(feature_windows.AmpFeatureWrapper(raw, frame_fn, history_length,
-                                               from_info),
+  env = wrap(feature_windows.AmpFeatureWrapper(raw, frame_fn, history_length),
              episode_length=_EPISODE_LENGTH, action_repeat=action_repeat)
   if noisy:
     env = _ObservationNoise(env)
@@ -190,11 +189,12 @@ def test_pairs_need_no_validity_mask():
   assert valid is None
 
 
-def test_history_without_the_marker_is_refused():
+@pytest.mark.parametrize('history', [2, 3])
+def test_history_without_the_marker_is_refused(history):
   raw = helpers.CounterEnv()
   env = envs.training.wrap(
       feature_windows.AmpFeatureWrapper(raw, lambda s: s.pipeline_state.q,
-                                        3, False),
+                                        history),
       episode_length=_EPISODE_LENGTH)
   state = env.reset(jax.random.split(jax.random.PRNGKey(0), 2))
   with pytest.raises(ValueError, match='EpisodeStartMarker'):
@@ -206,7 +206,7 @@ def test_playground_full_reset_is_refused():
                          np.zeros((8, 2)))
   env = _playground_wrap(
       feature_windows.AmpFeatureWrapper(_raw(_playground_wrap),
-                                        lambda s: s.data.q, 3, False),
+                                        lambda s: s.data.q, 3),
       episode_length=_EPISODE_LENGTH, full_reset=True)
   with pytest.raises(ValueError, match='full_reset=True'):
     amp.wrap_training_env(env)
@@ -258,8 +258,7 @@ def test_domain_randomisation_cannot_bypass_the_recorder(raw_class, wrap,
   # Brax's and Playground's randomising vmap wrappers step
   # `self.env.unwrapped`, which would skip a plain wrapper.
   raw = raw_class()
-  recorder = feature_windows.AmpFeatureWrapper(raw, lambda s: s.obs, history,
-                                               False)
+  recorder = feature_windows.AmpFeatureWrapper(raw, lambda s: s.obs, history)
   env = feature_windows.EpisodeStartMarker(wrap(
       recorder, episode_length=_EPISODE_LENGTH,
       randomization_fn=_one_gain_per_env))

@@ -104,3 +104,36 @@ def test_reference_state_init_without_an_auto_reset_is_refused():
   state = env.reset(jax.random.split(jax.random.PRNGKey(0), 2))
   with pytest.raises(ValueError, match='auto-reset'):
     jax.eval_shape(env.step, state, jnp.zeros((2, 1)))
+
+
+@pytest.mark.parametrize('history_length', [2, 3])
+def test_windows_start_from_the_state_that_was_stepped(history_length):
+  # The recorder keeps frames instead of recomputing them; at an auto-reset
+  # the first frame must be the one of the start reference state init drew
+  # for that episode (it redraws at every step), not of an earlier draw.
+  _, env = _amp(history_length=history_length, fraction=1.0)
+  feature_fn = features.default_feature_fn(
+      envs.get_environment(cartpole_sway.ENV_NAME, backend='positional'))
+  state = env.reset(jax.random.split(jax.random.PRNGKey(0), _NUM_ENVS))
+
+  def step(state, _):
+    stepped_from = jax.vmap(feature_fn)(state.pipeline_state.q,
+                                        state.pipeline_state.qd)
+    state = env.step(state, jnp.zeros((_NUM_ENVS, 1)))
+    return state, (state.info[feature_windows.WINDOW_KEY], stepped_from,
+                   state.done)
+
+  _, (windows, stepped_from, done) = jax.tree_util.tree_map(
+      np.asarray, jax.jit(lambda s: jax.lax.scan(step, s, (), _NUM_STEPS))(
+          state))
+  assert done.sum() >= _NUM_ENVS  # auto-resets happened
+  np.testing.assert_allclose(windows[:, :, -2], stepped_from, atol=1e-5)
+
+
+def test_the_recorder_refuses_reference_state_init_without_frames():
+  raw = envs.get_environment(cartpole_sway.ENV_NAME, backend='positional')
+  frames = jnp.zeros((3, 2))
+  rsi = reference_state_init.ReferenceStateInitWrapper(
+      raw, 1.0, frames, frames, jnp.full((3,), 1 / 3))
+  with pytest.raises(ValueError, match='frame_fn'):
+    feature_windows.AmpFeatureWrapper(rsi, lambda s: s.pipeline_state.q, 2)

@@ -97,7 +97,7 @@ def test_gradient_penalty_weight_is_relative_to_the_mean_of_both_losses():
   ref = amp.reference.sample(jax.random.PRNGKey(1), 16, 2)
   pol = jnp.reshape(windows[:, 1:, 1:], (-1, 2, _F))[:16]
   total, metrics = amp._loss(state.disc_params, state.normalizer, ref,  # pylint: disable=protected-access
-                             pol)
+                             pol, jax.random.PRNGKey(0))
   d_ref = amp.logits(state.disc_params, state.normalizer, ref)
   d_pol = amp.logits(state.disc_params, state.normalizer, pol)
   reference_loss = jnp.mean(jnp.square(d_ref - 1.0))
@@ -108,3 +108,30 @@ def test_gradient_penalty_weight_is_relative_to_the_mean_of_both_losses():
   np.testing.assert_allclose(total, isaacgym_form, rtol=1e-5)
   np.testing.assert_allclose(2 * total, paper_form_with_20, rtol=1e-5)
   assert float(penalty) > 0
+
+
+def test_input_noise_acts_on_discriminator_updates_only():
+  reference, windows, _, _ = _batch()
+  ref_key = jax.random.PRNGKey(1)
+  results = {}
+  for noise in (0.0, 0.5):
+    amp = helpers.make_amp(_config(history_length=2, disc_input_noise=noise),
+                           reference)
+    state = amp.init_state()
+    ref = amp.reference.sample(ref_key, 16, 2)
+    pol = jnp.reshape(windows[:, 1:, 1:], (-1, 2, _F))[:16]
+    loss = [amp._loss(state.disc_params, state.normalizer, ref, pol,  # pylint: disable=protected-access
+                      jax.random.PRNGKey(k))[0] for k in (0, 1)]
+    reward = amp.style_reward(state.disc_params, state.normalizer,
+                              jnp.asarray(windows[:, 1:, 1:]))
+    results[noise] = loss, reward
+  (clean, clean_reward), (noisy, noisy_reward) = results[0.0], results[0.5]
+  assert float(clean[0]) == float(clean[1])  # no noise: the key is unused
+  assert float(noisy[0]) != float(noisy[1])
+  assert abs(float(noisy[0]) - float(clean[0])) > 1e-6
+  np.testing.assert_array_equal(noisy_reward, clean_reward)
+
+
+def test_negative_input_noise_is_refused():
+  with pytest.raises(ValueError, match='disc_input_noise'):
+    _config(disc_input_noise=-0.1)

@@ -75,8 +75,7 @@ def _random_policy(unused_params):
 
 
 def _wrapped_env(history_length=2):
-  env = style_evaluator.wrap_eval_env(_EchoEnv(), _frame, history_length,
-                                      frame_is_from_info=False)
+  env = style_evaluator.wrap_eval_env(_EchoEnv(), _frame, history_length)
   return envs.training.wrap(env, episode_length=_EPISODE_LENGTH)
 
 
