@@ -61,7 +61,7 @@ def parse_args(argv=None) -> argparse.Namespace:
   return args
 
 
-class _Captured(Exception):
+class Captured(Exception):
   """Raised in place of the first training epoch once it is compiled."""
 
 
@@ -75,7 +75,9 @@ class EpochMemory:
   code: int
   amp_state: int      # bytes of the AMP state in the arguments (0: AMP off)
   replay: int         # of which the replay buffer
-  compile_seconds: float
+  compile_seconds: float      # wall: tracing, lowering and XLA compile
+  lower_seconds: float        # of which tracing and lowering to StableHLO
+  compile_cpu_seconds: float  # the process's CPU seconds for all of it
 
   @property
   def total(self) -> int:
@@ -96,7 +98,7 @@ def capture_training_epoch(sink: Dict[str, 'EpochMemory'], run: bool):
   lowered and compiled with the call's arguments, and
   `sink[thread name]` receives the executable's EpochMemory. Then, with
   `run`, that executable runs this call and every later one (a call with
-  other shapes raises instead of recompiling); without, `_Captured` is
+  other shapes raises instead of recompiling); without, `Captured` is
   raised in place of running it.
 
   Args:
@@ -115,12 +117,16 @@ def capture_training_epoch(sink: Dict[str, 'EpochMemory'], run: bool):
 
     def compile_ahead(training_state, env_state, key):
       if not executable:
-        started = time.perf_counter()
-        compiled = mapped.lower(training_state, env_state, key).compile()
+        started, started_cpu = time.perf_counter(), time.process_time()
+        lowered = mapped.lower(training_state, env_state, key)
+        lowered_at = time.perf_counter()
+        compiled = lowered.compile()
         sink[threading.current_thread().name] = _analyse(
-            compiled, training_state, time.perf_counter() - started)
+            compiled, training_state, time.perf_counter() - started,
+            lower_seconds=lowered_at - started,
+            cpu_seconds=time.process_time() - started_cpu)
         if not run:
-          raise _Captured()
+          raise Captured()
         executable.append(compiled)
       return executable[0](training_state, env_state, key)
 
@@ -133,7 +139,8 @@ def capture_training_epoch(sink: Dict[str, 'EpochMemory'], run: bool):
     jax.pmap = real_pmap
 
 
-def _analyse(compiled, training_state, seconds: float) -> 'EpochMemory':
+def _analyse(compiled, training_state, seconds: float, lower_seconds: float,
+             cpu_seconds: float) -> 'EpochMemory':
   import jax  # pylint: disable=g-import-not-at-top
   analysis = compiled.memory_analysis()
   devices = max(jax.local_device_count(), 1)
@@ -147,7 +154,8 @@ def _analyse(compiled, training_state, seconds: float) -> 'EpochMemory':
       code=int(analysis.generated_code_size_in_bytes),
       amp_state=_nbytes(amp_state) // devices if amp_state else 0,
       replay=_nbytes(amp_state.replay) // devices if amp_state else 0,
-      compile_seconds=seconds)
+      compile_seconds=seconds, lower_seconds=lower_seconds,
+      compile_cpu_seconds=cpu_seconds)
 
 
 def epoch_memory(task: 'gpu.Task', amp: bool) -> EpochMemory:
@@ -161,7 +169,7 @@ def epoch_memory(task: 'gpu.Task', amp: bool) -> EpochMemory:
   with capture_training_epoch(sink, run=False):
     try:
       amp_ppo.train(environment=task.environment, **args)
-    except _Captured:
+    except Captured:
       pass
   if not sink:
     raise RuntimeError(f'{task.name}: the training epoch was never called.')

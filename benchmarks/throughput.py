@@ -25,16 +25,30 @@ CPU seconds, and the wall time jax.monitoring reports for tracing, lowering
 and XLA compilation during the first epoch (nested spans merged). 'setup' is
 the time from the train() call to the first epoch (environment, reset and
 AMP set-up, with their own compilations).
+
+Those in-process compile times depend on the order: the same epoch compiles
+markedly slower (up to 1.6x seen) when another has been compiled before it
+in the process. The compile-time ratio is therefore measured apart, after
+the throughput runs: `--compile_rounds` rounds of fresh processes, one per
+variant and round in turn (off, on, off, on, ...), each of which only
+traces, lowers and compiles the first training epoch ahead of time
+(benchmarks/memory.py's capture) and exits. The ratio is that of the
+medians, in CPU seconds of the process (the load of other jobs disturbs
+them less) and in wall seconds.
 """
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 
 DEFAULT_VARIANTS = 'off,on'
+# A compile-only child prints its figures on one line after this marker.
+_COMPILE_MARKER = 'COMPILE_SECONDS '
 
 # PPO settings that are flags, defaulting to the ant config's.
 _PPO_FLAGS = ('num_minibatches', 'unroll_length', 'num_updates_per_batch')
@@ -49,6 +63,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                       'the baseline of the ratios')
   parser.add_argument('--target', type=float, default=0.90,
                       help='target ratio of AMP-on to AMP-off env steps/s')
+  parser.add_argument('--compile_rounds', type=int, default=3,
+                      help='rounds of fresh processes that only compile the '
+                      'first epoch, one per variant; 0 skips the '
+                      'compile-time ratio')
+  parser.add_argument('--compile_target', type=float, default=1.3,
+                      help='target ratio of AMP-on to AMP-off compile time')
+  parser.add_argument('--compile_only', default=None, help=argparse.SUPPRESS)
   return parser.parse_args(argv)
 
 
@@ -212,12 +233,108 @@ def amp_check_lines(results) -> str:
   return '\n'.join(lines)
 
 
+def _compile_child(args: argparse.Namespace) -> int:
+  """Compiles the first epoch of one variant ahead of time; prints figures."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import amp_ppo  # pylint: disable=g-import-not-at-top
+  import bench_lib  # pylint: disable=g-import-not-at-top
+  import memory  # pylint: disable=g-import-not-at-top
+
+  # A persistent cache would turn the second round into a cache read.
+  jax.config.update('jax_enable_compilation_cache', False)
+  variant = bench_lib.Variant.parse(args.compile_only)
+  sink = {}
+  with tempfile.TemporaryDirectory(prefix='amp_bench_') as workdir:
+    environment, reference_path, ppo_args = prepare(
+        args, workdir, log=lambda *_: None)
+    with memory.capture_training_epoch(sink, run=False):
+      try:
+        amp_ppo.train(environment=environment, **ppo_args,
+                      **variant.train_arguments(reference_path))
+      except memory.Captured:
+        pass
+  (epoch,) = sink.values()
+  print(_COMPILE_MARKER + json.dumps(dict(
+      seconds=epoch.compile_seconds, lower_seconds=epoch.lower_seconds,
+      cpu_seconds=epoch.compile_cpu_seconds)), flush=True)
+  return 0
+
+
+def _child_argv(args: argparse.Namespace, spec: str):
+  """The training flags of this run, for a compile-only child of `spec`."""
+  argv = [f'--env={args.env}', f'--backend={args.backend}',
+          f'--num_envs={args.num_envs}', f'--batch_size={args.batch_size}',
+          f'--steps_per_epoch={args.steps_per_epoch}',
+          f'--devices={args.devices}', f'--epochs={args.epochs}',
+          f'--reference_steps={args.reference_steps}',
+          f'--compile_only={spec}']
+  argv += [f'--{name}={getattr(args, name)}' for name in _PPO_FLAGS
+           if getattr(args, name) is not None]
+  return argv
+
+
+def compile_ratios(args: argparse.Namespace, variants, baseline: int,
+                   log=print) -> str:
+  """Runs the compile-only rounds (see the module doc); a markdown report."""
+  import bench_lib  # pylint: disable=g-import-not-at-top
+
+  figures = {v.spec: [] for v in variants}
+  for round_index in range(args.compile_rounds):
+    for variant in variants:
+      completed = subprocess.run(
+          [sys.executable, os.path.abspath(__file__)] +
+          _child_argv(args, variant.spec),
+          capture_output=True, text=True, check=False)
+      lines = [line for line in completed.stdout.splitlines()
+               if line.startswith(_COMPILE_MARKER)]
+      if completed.returncode or not lines:
+        raise RuntimeError(
+            f'compile-only run of {variant.spec!r} failed '
+            f'(exit {completed.returncode}):\n{completed.stderr[-3000:]}')
+      figure = json.loads(lines[-1][len(_COMPILE_MARKER):])
+      figures[variant.spec].append(figure)
+      log(f'compile round {round_index + 1}/{args.compile_rounds} '
+          f'{variant.spec}: {figure["seconds"]:.1f} s, '
+          f'{figure["cpu_seconds"]:.1f} CPU s')
+  median = lambda spec, key: statistics.median(f[key] for f in figures[spec])
+  base = variants[baseline].spec
+  rows = []
+  for variant in variants:
+    spec = variant.spec
+    rows.append([
+        spec,
+        ', '.join(f'{f["cpu_seconds"]:.1f}' for f in figures[spec]),
+        f'{median(spec, "cpu_seconds"):.1f}',
+        f'{median(spec, "seconds"):.1f}',
+        f'{median(spec, "lower_seconds"):.1f}',
+        f'{median(spec, "cpu_seconds") / median(base, "cpu_seconds"):.3f}',
+        f'{median(spec, "seconds") / median(base, "seconds"):.3f}'])
+  lines = [
+      f'Compile time of the first training epoch, {args.compile_rounds} '
+      'fresh process(es) per variant, taking turns (ratios of medians '
+      f'against "{base}"):', '',
+      bench_lib.markdown_table(
+          ['variant', 'CPU s per round', 'CPU s (median)', 'wall s (median)',
+           'of which tracing + lowering', 'ratio, CPU s', 'ratio, wall s'],
+          rows)]
+  for variant in variants:
+    if variant.spec == 'on':
+      ratio = median('on', 'cpu_seconds') / median(base, 'cpu_seconds')
+      verdict = 'met' if ratio <= args.compile_target else 'NOT met'
+      lines += ['', f'AMP on (defaults) / AMP off, compile CPU s: '
+                f'{ratio:.3f}. Target <= {args.compile_target:.2f}: '
+                f'{verdict}.']
+  return '\n'.join(lines)
+
+
 def main(argv=None) -> int:
   args = parse_args(argv)
   if args.epochs < 2:
     raise SystemExit('--epochs must be >= 2: epoch 1 compiles.')
   if args.devices > 1:
     force_host_devices(args.devices)
+  if args.compile_only:
+    return _compile_child(args)
   # Imported after the device count is set.
   import bench_lib  # pylint: disable=g-import-not-at-top
 
@@ -265,6 +382,10 @@ def main(argv=None) -> int:
             f'step to {base.steady_seconds / args.steps_per_epoch:.1f} s '
             f'({base.steady_cpu_seconds / args.steps_per_epoch:.1f} CPU s) '
             'without AMP.')
+  if args.compile_rounds:
+    print()
+    print(compile_ratios(args, variants, baseline,
+                         log=lambda line: print(line, flush=True)))
   return 0
 
 
