@@ -123,6 +123,8 @@ def build_pieces(args, environment, reference_path, ppo_args):
   def rollout_fn(env, with_window):
     wrapped = envs.training.wrap(env, episode_length=ppo_args[
         'episode_length'], action_repeat=ppo_args['action_repeat'])
+    if with_window:  # The recorder needs the episode-start marker on top.
+      wrapped = amp.wrap_training_env(wrapped)
 
     def run(key):
       state = wrapped.reset(jax.random.split(key, num_envs))

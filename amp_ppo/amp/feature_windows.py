@@ -65,10 +65,22 @@ class AmpFeatureWrapper(envs.Wrapper):
   """
 
   def __init__(self, env: envs.Env, frame_fn: Callable[[envs.State], jax.Array],
-               history_length: int):
+               history_length: int, first_episode_only: bool = False):
+    """See the class docstring.
+
+    Args:
+      env: the raw environment (or reference state init on it).
+      frame_fn: state -> feature frame [F].
+      history_length: frames per window.
+      first_episode_only: for evaluation, which uses each environment's
+        first episode only: the history is never restarted, so no
+        EpisodeStartMarker is needed (a wrapper above this one could be
+        skipped by domain randomisation, which steps `unwrapped`).
+    """
     super().__init__(env)
     self._frame_fn = frame_fn
     self._history_length = history_length
+    self._first_episode_only = first_episode_only
     self._masks_padding = history_length > 2
     if (getattr(env, 'redraws_starts', False) and
         not getattr(env, 'writes_first_frame', False)):
@@ -110,8 +122,9 @@ class AmpFeatureWrapper(envs.Wrapper):
     window = jnp.concatenate([history, self._frame_fn(next_state)[None]])
     next_state.info[WINDOW_KEY] = window
     next_state.info[_HISTORY_KEY] = window[1:]
-    # Consumed: with action_repeat, later substeps continue the episode.
-    next_state.info[EPISODE_START_KEY] = jnp.zeros((), bool)
+    if not self._first_episode_only:
+      # Consumed: with action_repeat, later substeps continue the episode.
+      next_state.info[EPISODE_START_KEY] = jnp.zeros((), bool)
     if self._masks_padding:
       seen = jnp.minimum(seen + 1, self._history_length)
       next_state.info[_FRAMES_SEEN_KEY] = seen
@@ -132,6 +145,9 @@ class AmpFeatureWrapper(envs.Wrapper):
                       1).astype(jnp.int32))
 
   def _history_before_step(self, state: envs.State):
+    if self._first_episode_only:
+      return state.info[_HISTORY_KEY], (
+          state.info[_FRAMES_SEEN_KEY] if self._masks_padding else None)
     if EPISODE_START_KEY not in state.info:
       raise ValueError(
           'AMP: the feature recorder needs '

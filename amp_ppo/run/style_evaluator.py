@@ -55,26 +55,17 @@ def sample_windows(frames: np.ndarray, starts: np.ndarray,
       chosen[:, None] + np.arange(history_length)]
 
 
-class _FirstEpisodeStart(envs.Wrapper):
-  """Gives the recorder the episode-start flag it needs.
-
-  In training `EpisodeStartMarker` sits above the auto-reset and restarts the
-  history with each episode. Evaluation counts only each environment's first
-  episode, which begins at `reset`, where the recorder starts its history
-  anyway; windows after the first episode's end are never used.
-  """
-
-  def reset(self, rng: jax.Array) -> envs.State:
-    state = self.env.reset(rng)
-    state.info[feature_windows.EPISODE_START_KEY] = jnp.zeros((), bool)
-    return state
-
-
 def wrap_eval_env(env: envs.Env, frame_fn: Callable[[envs.State], jax.Array],
                   history_length: int) -> envs.Env:
-  """The raw eval env with the feature recorder (no reference state init)."""
-  return _FirstEpisodeStart(
-      feature_windows.AmpFeatureWrapper(env, frame_fn, history_length))
+  """The raw eval env with the feature recorder (no reference state init).
+
+  Evaluation counts only each environment's first episode, which begins at
+  `reset`, where the recorder starts its history anyway, so the recorder
+  runs without EpisodeStartMarker; windows after the first episode's end
+  are never used.
+  """
+  return feature_windows.AmpFeatureWrapper(env, frame_fn, history_length,
+                                           first_episode_only=True)
 
 
 def first_episode_mask(done: jax.Array) -> jax.Array:

@@ -278,3 +278,34 @@ def test_domain_randomisation_cannot_bypass_the_recorder(raw_class, wrap,
   # ...which was set on the raw environment and put back there afterwards.
   assert float(getattr(raw, model_name).gain) == 0.0
   assert model_name not in vars(recorder)
+
+
+@pytest.mark.parametrize('raw_class, wrap', [
+    (_GainRewardCounterEnv, _brax_wrap),
+    (_PlaygroundGainRewardCounterEnv, _playground_wrap),
+])
+@pytest.mark.parametrize('history', [2, 3])
+def test_evaluation_recorder_runs_under_domain_randomisation(raw_class, wrap,
+                                                             history):
+  # The eval env has no marker above its auto-reset; a flag-setting wrapper
+  # there was skipped by the randomising vmap, which steps `unwrapped`.
+  recorder = feature_windows.AmpFeatureWrapper(
+      raw_class(), lambda s: s.obs, history, first_episode_only=True)
+  env = wrap(recorder, episode_length=_EPISODE_LENGTH,
+             randomization_fn=_one_gain_per_env)
+  state = env.reset(jax.random.split(jax.random.PRNGKey(0), _NUM_ENVS))
+
+  def step(state, _):
+    state = env.step(state, jnp.zeros((_NUM_ENVS, 1)))
+    return state, (state.info[feature_windows.WINDOW_KEY], state.done)
+
+  _, (windows, done) = jax.tree_util.tree_map(
+      np.asarray, jax.lax.scan(step, state, (), _EPISODE_LENGTH))
+  first_episode = (np.cumsum(done, axis=0) - done) == 0  # [T, N]
+  assert first_episode.all(axis=0).sum() < _NUM_ENVS  # some episodes ended
+  # Within each first episode: consecutive steps, padded only at its start.
+  steps = windows[..., 0]  # [T, N, H]
+  expected = np.broadcast_to(np.arange(_EPISODE_LENGTH)[:, None, None] +
+                             np.arange(2 - history, 2), steps.shape)
+  np.testing.assert_array_equal(steps[first_episode],
+                                np.maximum(expected, 0)[first_episode])
