@@ -50,7 +50,7 @@ def build_amp(environment: envs.Env, config: amp_config.AmpConfig,
         'reference (qpos, qvel) frames; save the reference with a '
         '`features` array instead.')
 
-  frame_fn, _ = features.frame_fn_for(
+  frame_fn = features.frame_fn_for(
       environment, feature_fn, info_feature_key)
   feature_size = _feature_size(environment, frame_fn, info_feature_key)
   history = config.history_length

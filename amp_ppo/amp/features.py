@@ -284,10 +284,10 @@ def joint_state(state: envs.State) -> Tuple[jax.Array, jax.Array]:
 
 def frame_fn_for(env: envs.Env, feature_fn: Optional[FeatureFn],
                  info_feature_key: Optional[str]):
-  """The env-state -> frame function, and whether it reads state.info."""
+  """The env-state -> frame function: from state.info, or from (q, qd)."""
   if info_feature_key is not None:
-    return (lambda state: jnp.asarray(state.info[info_feature_key],
-                                      jnp.float32)), True
+    return lambda state: jnp.asarray(state.info[info_feature_key],
+                                     jnp.float32)
   feature_fn = feature_fn or default_feature_fn(env)
-  return (lambda state: jnp.asarray(feature_fn(*joint_state(state)),
-                                    jnp.float32)), False
+  return lambda state: jnp.asarray(feature_fn(*joint_state(state)),
+                                   jnp.float32)

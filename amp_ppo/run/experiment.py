@@ -333,8 +333,8 @@ def _train(config, workdir, env, env_kwargs, use_amp, references, start,
 
 def _evaluate(config, env, references, policy) -> Dict[str, Any]:
   feature_fn = load_feature_fn(config.feature_fn, env)
-  frame_fn, _ = features.frame_fn_for(env, feature_fn,
-                                      config.info_feature_key or None)
+  frame_fn = features.frame_fn_for(env, feature_fn,
+                                   config.info_feature_key or None)
   motion = evaluation.reference_frames(
       env, motion_lib.load_reference(references), feature_fn)
   windows = evaluation.reference_windows(

@@ -80,7 +80,7 @@ def _playground_wrap(env, **kwargs):
 def _windows(raw, wrap, history_length, info_key=None, noisy=False,
              action_repeat=1):
   """[T, N, H, 2] windows, [T, N] validity (or None) and done flags."""
-  frame_fn, _ = features.frame_fn_for(
+  frame_fn = features.frame_fn_for(
       raw, None if info_key else helpers.counter_features, info_key)
   env = wrap(feature_windows.AmpFeatureWrapper(raw, frame_fn, history_length),
              episode_length=_EPISODE_LENGTH, action_repeat=action_repeat)

@@ -27,7 +27,7 @@ def test_features_depend_on_q_and_qd_only(env_name):
   # (which have only q and qd) and policy states would disagree.
   env = envs.get_environment(env_name, backend='positional')
   feature_fn = features.default_feature_fn(env)
-  frame_fn, _ = features.frame_fn_for(env, None, None)
+  frame_fn = features.frame_fn_for(env, None, None)
   state = jax.jit(env.reset)(jax.random.PRNGKey(1))
   for _ in range(3):
     state = jax.jit(env.step)(state, jnp.full((env.action_size,), 0.3))

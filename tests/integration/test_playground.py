@@ -41,7 +41,7 @@ def _sway_reference(env, path):
 
 def test_windows_do_not_span_playground_auto_resets(env):
   feature_fn = features.default_feature_fn(env)
-  frame_fn, _ = features.frame_fn_for(env, None, None)
+  frame_fn = features.frame_fn_for(env, None, None)
   wrapped = feature_windows.EpisodeStartMarker(wrapper.wrap_for_brax_training(
       feature_windows.AmpFeatureWrapper(env, frame_fn, 2),
       episode_length=4))
