@@ -3,8 +3,9 @@ r"""Task and style together: the command-tracking ant, AMP against PPO alone.
 For each seed, trains AMP (the default task/style weights of the ant `cpu`
 config) and PPO alone (`python -m amp_ppo.main --baseline`) on
 `command_ant` (amp_ppo/envs/command_ant.py: Brax ant, spring backend, a
-forward speed command per episode from the bundled trot's range, tracking
-reward in (0, 1] per step), with the bundled trot as AMP's reference, and
+forward speed command per episode in 0.10..0.37 m/s, tracking reward in
+(0, 1] per step), with the bundled trot at five speeds spanning that range
+(motion/data/ant_trot_speeds.npz) as AMP's reference, for 5M env steps, and
 prints per run and over seeds: the tracking return (the sum of the tracking
 term over an episode in Brax's final evaluation, at most the episode
 length), the style distance of the final policy (amp_ppo/run/style_metrics.py)
@@ -13,8 +14,23 @@ and the discriminator's health (final accuracies, saturation warnings).
 Targets (issue #13): AMP's tracking return >= 90 % of PPO's and its style
 distance <= 1/3 of PPO's, on every seed, with no saturation warning.
 
-  python benchmarks/task_style.py                       # seeds 0,1,2, 3M steps
+  python benchmarks/task_style.py                       # seeds 0,1,2, 5M steps
   python benchmarks/task_style.py --seeds 0 --num_timesteps 1000000
+
+`--system go1` runs the same comparison on MuJoCo Playground's
+Go1JoystickFlatTerrain (amp_ppo/configs/playground.py: Playground's
+published PPO settings, networks and domain randomiser) with `--reference`
+as AMP's reference, e.g. dog_trot converted to Go1 (README, "Real motion");
+the tracking return is the episode sum of Playground's tracking_lin_vel
+term (exp of the velocity-command error, in (0, 1] per step). Sized for one
+GPU; see README "GPU benchmark" for the wheels the project's GPU machine
+needs. On a CPU, `--system go1_smoke` runs it at a tiny size:
+
+  python -m amp_ppo.motion convert \
+      ~/.cache/amp_ppo/clips/motion-imitation-0.0.6/dog_trot.txt \
+      --env Go1JoystickFlatTerrain --out trot.npz
+  python benchmarks/task_style.py --system go1 --reference trot.npz \
+      --seeds 0 --num_timesteps 50000000
 """
 
 import argparse
@@ -25,16 +41,46 @@ import sys
 import tempfile
 import time
 
-TRACKING_KEY = 'eval/episode_reward_tracking'
+# Longer than the ant cpu preset's 3M: there, AMP's tracking was still rising
+# at the end while PPO's had levelled out.
+COMMAND_ANT_TIMESTEPS = 5_000_000
+# system: (config module under amp_ppo.configs, preset, tracking metric)
+SYSTEMS = {
+    'command_ant': ('ant', 'cpu', 'eval/episode_reward_tracking'),
+    'go1': ('playground', 'go1', 'eval/episode_reward/tracking_lin_vel'),
+    'go1_smoke': ('playground', 'go1_smoke',
+                  'eval/episode_reward/tracking_lin_vel'),
+}
 TRACKING_TARGET = 0.9   # AMP's tracking return / PPO's, at least
 STYLE_TARGET = 1 / 3    # AMP's style distance / PPO's, at most
 
 
-def load_config(seed: int, num_timesteps=None):
-  from amp_ppo.configs import ant  # pylint: disable=g-import-not-at-top
-  config = ant.get_config('cpu')
-  config.env.update(dict(suite='amp_ppo', name='command_ant',
-                         backend='spring'))
+def load_config(seed: int, num_timesteps=None, system: str = 'command_ant',
+                reference=None):
+  """The system's config; `reference` replaces its AMP reference."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  if system not in SYSTEMS:
+    raise ValueError(f'unknown system {system!r}; choose from '
+                     f'{sorted(SYSTEMS)}')
+  module_name, preset, _ = SYSTEMS[system]
+  config = importlib.import_module(
+      f'amp_ppo.configs.{module_name}').get_config(preset)
+  if system == 'command_ant':
+    from amp_ppo.motion.demos import ant_gait  # pylint: disable=g-import-not-at-top
+    config.env.update(dict(suite='amp_ppo', name='command_ant',
+                           backend='spring'))
+    # The trot at the speeds the commands span (envs/command_ant.py).
+    config.reference = ant_gait.SPEEDS_REFERENCE
+    config.ppo.num_timesteps = COMMAND_ANT_TIMESTEPS
+  elif not reference:
+    raise ValueError(f'--system {system} needs --reference: a motion file '
+                     'for Go1, e.g. dog_trot converted by `python -m '
+                     'amp_ppo.motion convert ... --env '
+                     'Go1JoystickFlatTerrain` (README, "Real motion").')
+  if reference:
+    if not os.path.isfile(reference):
+      raise ValueError(f'--reference {reference}: no such file.')
+    config.reference = os.path.abspath(reference)
   config.ppo.seed = seed
   config.evaluation.seed = seed
   if num_timesteps:
@@ -59,12 +105,21 @@ def main(argv=None) -> int:
   parser = argparse.ArgumentParser(
       description=__doc__.split('\n\n')[0],
       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  parser.add_argument('--system', default='command_ant',
+                      choices=sorted(SYSTEMS))
+  parser.add_argument('--reference', default=None,
+                      help='AMP reference motion file (needed for go1)')
   parser.add_argument('--seeds', default='0,1,2')
   parser.add_argument('--num_timesteps', type=int, default=None,
-                      help='default: the ant cpu config\'s 3M')
+                      help="default: the system's config (command_ant: "
+                      f'{COMMAND_ANT_TIMESTEPS:,})')
   parser.add_argument('--workdir', default=None)
   args = parser.parse_args(argv)
   seeds = [int(s) for s in args.seeds.split(',')]
+  tracking_key = SYSTEMS[args.system][2]
+  # Bad settings stop here, before anything compiles.
+  configs = {seed: load_config(seed, args.num_timesteps, args.system,
+                               args.reference) for seed in seeds}
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   import bench_lib  # pylint: disable=g-import-not-at-top
   from amp_ppo import main as amp_main  # pylint: disable=g-import-not-at-top
@@ -74,18 +129,17 @@ def main(argv=None) -> int:
   root = args.workdir or tempfile.mkdtemp(prefix='amp_task_style_')
   runs, started = [], time.time()
   for seed in seeds:
-    config = load_config(seed, args.num_timesteps)
     workdir = os.path.join(root, f'seed{seed}')
-    print(f'== command_ant, seed {seed} -> {workdir}', flush=True)
-    report = amp_main.run(config, workdir, resume=False, overwrite=True,
+    print(f'== {args.system}, seed {seed} -> {workdir}', flush=True)
+    report = amp_main.run(configs[seed], workdir, resume=False, overwrite=True,
                           baseline=True, render=False)
     amp_eval = _last_eval(workdir)
     ppo_eval = _last_eval(os.path.join(workdir, amp_main.BASELINE_DIR))
     warnings = report.get('discriminator_warnings', [])
     runs.append(dict(
         seed=seed, steps=report['steps'],
-        amp_tracking=amp_eval[TRACKING_KEY],
-        ppo_tracking=ppo_eval[TRACKING_KEY],
+        amp_tracking=amp_eval[tracking_key],
+        ppo_tracking=ppo_eval[tracking_key],
         amp_style=report['style_distance'],
         ppo_style=report['baseline']['style_distance'],
         amp_live_style=amp_eval.get(outputs.STYLE_DISTANCE_KEY),
@@ -99,7 +153,7 @@ def main(argv=None) -> int:
       json.dump(runs, f, indent=2)
 
   bench_lib.print_machine_and_wall_time(machine, started, root)
-  print('Per seed (tracking: return of the tracking term, Brax eval; style: '
+  print(f'{args.system}, per seed (tracking: return of the tracking term, Brax eval; style: '
         'distance of the final policy to the reference, lower is closer):')
   print()
   rows = []

@@ -10,6 +10,17 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 
 
+def load_script(script: str):
+  """benchmarks/`script` imported as a module, to test its functions."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  name = os.path.splitext(script)[0]
+  spec = importlib.util.spec_from_file_location(
+      name, os.path.join(_ROOT, 'benchmarks', script))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
 def run_benchmark(script: str, arguments: Sequence[str]) -> str:
   """stdout of benchmarks/`script` run with `arguments`; asserts success."""
   env = dict(os.environ, JAX_PLATFORMS='cpu')

@@ -52,3 +52,17 @@ def test_step_reward_is_tracking_plus_scaled_ant_terms(env):
         (1 - alpha) * float(previous) +
         alpha * float(state.metrics['x_velocity']), rel=1e-5, abs=1e-6)
   assert command_ant.ALIVE_BONUS < 1 and command_ant.CTRL_COST_WEIGHT < 0.5
+
+
+def test_every_command_is_near_a_reference_clip_speed():
+  """The commands ask for speeds the multi-speed trot shows (module doc)."""
+  from amp_ppo import motion as motion_lib  # pylint: disable=g-import-not-at-top
+  from amp_ppo.motion.demos import ant_gait  # pylint: disable=g-import-not-at-top
+  clips = motion_lib.load_reference(ant_gait.SPEEDS_REFERENCE).clips
+  speeds = np.sort([clip.qvel[:, 0].mean() for clip in clips])
+  low, high = command_ant.COMMAND_RANGE
+  commands = np.linspace(low, high, 101)
+  nearest = np.abs(commands[:, None] - speeds[None]).min(axis=1)
+  # Within a sigma of the tracking reward: a clip's speed earns > exp(-1).
+  assert nearest.max() < command_ant.TRACKING_SIGMA, nearest.max()
+  assert speeds[0] <= low + 0.01 and speeds[-1] >= high

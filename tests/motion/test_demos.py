@@ -47,3 +47,32 @@ def test_ant_expert_walks_forward_from_every_reset_state():
   assert (expert['forward_distance'] > 1.0).all()  # 10 s, each episode
   # The forward reward, summed, is the distance over the control step.
   assert expert['episode_return'].mean() > 0
+
+
+def test_speeds_reference_is_the_trot_at_rising_speeds_two_clips_each():
+  env = ant_gait.make_env()
+  motion = motion_lib.load_reference(ant_gait.SPEEDS_REFERENCE)
+  assert len(motion.clips) == 2 * len(ant_gait.SPEED_ANKLE_AMPLITUDES)
+  speeds = []
+  for clip in motion.clips:
+    assert clip.qpos.shape[1] == env.sys.q_size()
+    assert clip.fps == pytest.approx(1.0 / float(env.dt))
+    height = clip.qpos[:, 2]
+    assert (height > 0.2).all() and (height < 1.0).all()
+    speeds.append((clip.qpos[-1, 0] - clip.qpos[0, 0]) /
+                  (len(clip.qpos) / clip.fps))
+  per_amplitude = np.asarray(speeds).reshape(-1, 2).mean(axis=1)
+  # A higher ankle lift walks faster, each by a clear step.
+  assert (np.diff(per_amplitude) > 0.02).all(), per_amplitude
+
+
+def test_speeds_reference_records_what_the_recorder_makes():
+  """The recorder, at a tiny size, gives the bundled file's first frames."""
+  made = ant_gait.record_speed_reference(ankle_amplitudes=(0.2, 0.25),
+                                         clips_per_speed=1, clip_seconds=1.0)
+  assert made['clip_ids'].tolist() == [0] * 20 + [1] * 20
+  bundled = motion_lib.load_reference(ant_gait.SPEEDS_REFERENCE).clips
+  # Amplitude i's clips come from seed i in both, and their first clip from
+  # the same reset state.
+  np.testing.assert_allclose(made['qpos'][:20], bundled[0].qpos[:20],
+                             atol=1e-5)
