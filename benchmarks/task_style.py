@@ -8,7 +8,9 @@ forward speed command per episode in 0.10..0.37 m/s, tracking reward in
 (motion/data/ant_trot_speeds.npz) as AMP's reference, for 5M env steps, and
 prints per run and over seeds: the tracking return (the sum of the tracking
 term over an episode in Brax's final evaluation, at most the episode
-length), the style distance of the final policy (amp_ppo/run/style_metrics.py)
+length; Brax's evaluation samples the stochastic policy unless
+`ppo.deterministic_eval` is set, and benchmarks/command_response.py measures
+the deterministic one per command), the style distance of the final policy (amp_ppo/run/style_metrics.py)
 and the discriminator's health (final accuracies, saturation warnings).
 
 Targets (issue #13): AMP's tracking return >= 90 % of PPO's and its style
