@@ -39,11 +39,13 @@ def response(workdir: str, commands, num_episodes: int, num_steps: int,
   latest = experiment.latest_checkpoint(workdir)
   if latest is None:
     raise ValueError(f'{workdir}: no checkpoint to load.')
+  # Read once: every command's env has the same observation and action sizes.
+  policy = experiment.policy_from_checkpoint(
+      config, command_ant.CommandAnt(backend=config.env.backend), latest[1])
   speeds, tracking = [], []
   for command in commands:
     env = command_ant.CommandAnt(command_range=(command, command),
                                  backend=config.env.backend)
-    policy = experiment.policy_from_checkpoint(config, env, latest[1])
 
     def episode(key, env=env, policy=policy):
       def step(state, key):

@@ -28,12 +28,14 @@ import tempfile
 import time
 from typing import Any, Dict, List, Tuple
 
+# bench_lib, style and task_style live beside this script.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 PRESET = 'preset'
 
 
 def load_system(system: str, seed: int, num_timesteps=None):
   """The system's config with `seed` as PPO's and the evaluation's seed."""
-  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   import style  # pylint: disable=g-import-not-at-top
   import task_style  # pylint: disable=g-import-not-at-top
   if system == 'command_ant':
@@ -46,7 +48,6 @@ def load_system(system: str, seed: int, num_timesteps=None):
 
 def parse_overrides(setting: str) -> List[Tuple[str, Any]]:
   """'amp.replay_size=4096,amp.loss=bce' -> [(path, value), ...]."""
-  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   import bench_lib  # pylint: disable=g-import-not-at-top
   if setting == PRESET:
     return []
@@ -156,7 +157,6 @@ def main(argv=None) -> int:
       configs[setting, seed] = apply_overrides(
           load_system(args.system, seed, args.num_timesteps),
           parse_overrides(setting))
-  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   import bench_lib  # pylint: disable=g-import-not-at-top
   from amp_ppo import main as amp_main  # pylint: disable=g-import-not-at-top
 
