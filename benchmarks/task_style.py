@@ -1,10 +1,11 @@
 r"""Task and style together: the command-tracking ant, AMP against PPO alone.
 
-For each seed, trains AMP (the default task/style weights of the ant `cpu`
-config) and PPO alone (`python -m amp_ppo.main --baseline`) on
-`command_ant` (amp_ppo/envs/command_ant.py: Brax ant, spring backend, a
-forward speed command per episode in 0.10..0.37 m/s, tracking reward in
-(0, 1] per step), with the bundled trot at five speeds spanning that range
+For each seed, trains AMP (amp_ppo/configs/command_ant.py: the ant `cpu`
+preset's sizes and default task/style weights, gradient penalty 5) and PPO
+alone (`python -m amp_ppo.main --baseline`) on `command_ant`
+(amp_ppo/envs/command_ant.py: Brax ant, spring backend, a forward speed
+command per episode in 0.10..0.37 m/s, tracking reward in (0, 1] per step),
+with the bundled trot at five speeds spanning that range
 (motion/data/ant_trot_speeds.npz) as AMP's reference, for 5M env steps, and
 prints per run and over seeds: the tracking return (the sum of the tracking
 term over an episode in Brax's final evaluation, at most the episode
@@ -43,12 +44,9 @@ import sys
 import tempfile
 import time
 
-# Longer than the ant cpu preset's 3M: there, AMP's tracking was still rising
-# at the end while PPO's had levelled out.
-COMMAND_ANT_TIMESTEPS = 5_000_000
 # system: (config module under amp_ppo.configs, preset, tracking metric)
 SYSTEMS = {
-    'command_ant': ('ant', 'cpu', 'eval/episode_reward_tracking'),
+    'command_ant': ('command_ant', 'cpu', 'eval/episode_reward_tracking'),
     'go1': ('playground', 'go1', 'eval/episode_reward/tracking_lin_vel'),
     'go1_smoke': ('playground', 'go1_smoke',
                   'eval/episode_reward/tracking_lin_vel'),
@@ -67,14 +65,7 @@ def load_config(seed: int, num_timesteps=None, system: str = 'command_ant',
   module_name, preset, _ = SYSTEMS[system]
   config = importlib.import_module(
       f'amp_ppo.configs.{module_name}').get_config(preset)
-  if system == 'command_ant':
-    from amp_ppo.motion.demos import ant_gait  # pylint: disable=g-import-not-at-top
-    config.env.update(dict(suite='amp_ppo', name='command_ant',
-                           backend='spring'))
-    # The trot at the speeds the commands span (envs/command_ant.py).
-    config.reference = ant_gait.SPEEDS_REFERENCE
-    config.ppo.num_timesteps = COMMAND_ANT_TIMESTEPS
-  elif not reference:
+  if module_name == 'playground' and not reference:
     raise ValueError(f'--system {system} needs --reference: a motion file '
                      'for Go1, e.g. dog_trot converted by `python -m '
                      'amp_ppo.motion convert ... --env '
@@ -113,8 +104,7 @@ def main(argv=None) -> int:
                       help='AMP reference motion file (needed for go1)')
   parser.add_argument('--seeds', default='0,1,2')
   parser.add_argument('--num_timesteps', type=int, default=None,
-                      help="default: the system's config (command_ant: "
-                      f'{COMMAND_ANT_TIMESTEPS:,})')
+                      help="default: the system's config")
   parser.add_argument('--workdir', default=None)
   args = parser.parse_args(argv)
   seeds = [int(s) for s in args.seeds.split(',')]

@@ -15,13 +15,10 @@ def _task_style():
 
 
 def test_command_ant_is_the_default_system(task_style):
-  from amp_ppo.motion.demos import ant_gait  # pylint: disable=g-import-not-at-top
-  config = task_style.load_config(seed=1)
-  assert (config.env.suite, config.env.name) == ('amp_ppo', 'command_ant')
-  # The trot at the commanded speeds, not the ant preset's single speed.
-  assert config.reference == ant_gait.SPEEDS_REFERENCE
-  assert config.ppo.num_timesteps == task_style.COMMAND_ANT_TIMESTEPS
-  assert config.ppo.seed == 1 and config.evaluation.seed == 1
+  from amp_ppo.configs import command_ant  # pylint: disable=g-import-not-at-top
+  expected = command_ant.get_config()
+  expected.ppo.seed = expected.evaluation.seed = 1
+  assert task_style.load_config(seed=1).to_dict() == expected.to_dict()
   assert task_style.load_config(
       seed=1, num_timesteps=5000).ppo.num_timesteps == 5000
 

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from amp_ppo.configs import ant
+from amp_ppo.configs import command_ant
 from amp_ppo.configs import humanoid
 from amp_ppo.configs import playground
 from amp_ppo.run import experiment
@@ -46,7 +47,22 @@ def test_gpu_presets_keep_gpu_sizes():
     assert config.amp.disc_hidden_layer_sizes == (1024, 512)
 
 
-@pytest.mark.parametrize('config_module', [ant, humanoid, playground])
+def test_command_ant_trains_on_the_trot_at_the_commanded_speeds(tmp_path):
+  from amp_ppo.motion.demos import ant_gait  # pylint: disable=g-import-not-at-top
+  config = command_ant.get_config()
+  assert (config.env.suite, config.env.name) == ('amp_ppo', 'command_ant')
+  # Not the ant preset's single-speed trot, nor its gradient penalty.
+  assert config.reference == ant_gait.SPEEDS_REFERENCE
+  assert config.amp.gradient_penalty_weight == 5.0
+  assert ant.get_config('cpu').amp.gradient_penalty_weight == 1.0
+  smoke = command_ant.get_config('smoke')
+  steps, params = _train_one_iteration(smoke, str(tmp_path))
+  assert steps and steps[-1] >= smoke.ppo.num_timesteps
+  assert len(params) == 4  # normalizer, policy, value, AMP state
+
+
+@pytest.mark.parametrize('config_module',
+                         [ant, command_ant, humanoid, playground])
 def test_unknown_preset_is_named(config_module):
   with pytest.raises(ValueError, match="unknown preset 'fast'"):
     config_module.get_config('fast')
