@@ -7,11 +7,13 @@ arguments left out (checked on the trainer's arguments), so it is not run
 again here.
 """
 
+import hashlib
 import json
 import os
 import sys
 
 from absl import flags
+from brax.training.agents.ppo import checkpoint as ppo_checkpoint
 import jax
 from ml_collections import config_flags
 import numpy as np
@@ -51,6 +53,38 @@ def smoke_run(tmp_path_factory):
   finally:
     os.chdir(previous)
   return str(root / 'demo'), report
+
+
+# The golden figures of the smoke run, pinned so that a refactoring that
+# changes training, evaluation or the report in any bit fails here. Update
+# them only for a change meant to alter results, and say so in its commit.
+_GOLDEN_PARAMS_SHA256 = (
+    '598190ff66b4d39a363134f89fe938e2a21bbba1a2c1eced945e37f0754e57f9')
+_GOLDEN_REPORT = {
+    'steps': 256, 'final_return': 5.5, 'final_episode_length': 5.5,
+    'brax_eval_episode_reward': 5.0, 'style_distance': 4.78015030494148,
+    'num_policy_windows': 11}
+
+
+def _params_sha256(step_dir):
+  params = ppo_checkpoint.load(os.path.abspath(step_dir))
+  digest = hashlib.sha256()
+  for leaf in jax.tree_util.tree_leaves(params):
+    leaf = np.asarray(leaf)
+    digest.update(f'{leaf.dtype}{leaf.shape}'.encode())
+    digest.update(leaf.tobytes())
+  return digest.hexdigest()
+
+
+def test_golden_params_and_report_values(smoke_run):
+  workdir, report = smoke_run
+  step_dir = os.path.join(experiment.checkpoint_dir(workdir),
+                          f'{report["steps"]:012d}')
+  figures = {name: report[name] for name in (
+      'steps', 'final_return', 'final_episode_length',
+      'brax_eval_episode_reward', 'style_distance', 'num_policy_windows')}
+  assert _params_sha256(step_dir) == _GOLDEN_PARAMS_SHA256
+  assert figures == _GOLDEN_REPORT
 
 
 def test_command_line_overrides_reach_the_trainer(monkeypatch):
