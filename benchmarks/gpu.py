@@ -144,7 +144,7 @@ def make_task(task: str, workdir: str, num_envs: Optional[int],
     from mujoco_playground import registry  # pylint: disable=g-import-not-at-top
     from mujoco_playground import wrapper  # pylint: disable=g-import-not-at-top
     from amp_ppo.configs import playground  # pylint: disable=g-import-not-at-top
-    from amp_ppo.playground import menagerie  # pylint: disable=g-import-not-at-top
+    from amp_ppo.robots import menagerie  # pylint: disable=g-import-not-at-top
     from tests import helpers  # pylint: disable=g-import-not-at-top
 
     if menagerie.use_menagerie() is None:

@@ -1,6 +1,6 @@
 r"""Imitation from demonstrations alone: AMP with no task reward on the ant.
 
-1. The expert is the scripted trot of amp_ppo/motion/demos/ant_gait.py. Its
+1. The expert is the scripted trot of amp_ppo/demos/ant_gait.py. Its
    reference motion is recorded afresh into the workdir.
 2. AMP trains the ant (amp_ppo/configs/ant.py:cpu) with task_weight 0 and
    style_weight 1: the policy never sees the environment's reward.
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
   from amp_ppo.run import experiment  # pylint: disable=g-import-not-at-top
   from amp_ppo import motion as motion_lib  # pylint: disable=g-import-not-at-top
   from amp_ppo.configs import ant  # pylint: disable=g-import-not-at-top
-  from amp_ppo.motion.demos import ant_gait  # pylint: disable=g-import-not-at-top
+  from amp_ppo.demos import ant_gait  # pylint: disable=g-import-not-at-top
 
   machine = bench_lib.prepare_experiments()
   workdir = args.workdir or tempfile.mkdtemp(prefix='amp_imitation_')

@@ -3,7 +3,7 @@ r"""Style and task return of AMP against PPO alone, over seeds.
 For each system, trains the AMP run and a PPO-only run of the same config
 (`python -m amp_ppo.main --baseline`) once per seed, and prints the final
 task return and the style distance to the reference (sliced Wasserstein
-distance between feature windows, amp_ppo/run/style_metrics.py) of each run,
+distance between feature windows, amp_ppo/amp/style_metrics.py) of each run,
 then their mean, standard deviation (over seeds) and range.
 
   python benchmarks/style.py                      # demo and ant, seeds 0-2

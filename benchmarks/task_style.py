@@ -11,7 +11,7 @@ prints per run and over seeds: the tracking return (the sum of the tracking
 term over an episode in Brax's final evaluation, at most the episode
 length; Brax's evaluation samples the stochastic policy unless
 `ppo.deterministic_eval` is set, and benchmarks/command_response.py measures
-the deterministic one per command), the style distance of the final policy (amp_ppo/run/style_metrics.py)
+the deterministic one per command), the style distance of the final policy (amp_ppo/amp/style_metrics.py)
 and the discriminator's health (final accuracies, saturation warnings).
 
 Targets (issue #13): AMP's tracking return >= 90 % of PPO's and its style
@@ -29,7 +29,7 @@ term (exp of the velocity-command error, in (0, 1] per step). Sized for one
 GPU; see README "GPU benchmark" for the wheels the project's GPU machine
 needs. On a CPU, `--system go1_smoke` runs it at a tiny size:
 
-  python -m amp_ppo.motion convert \
+  python -m amp_ppo.mocap convert \
       ~/.cache/amp_ppo/clips/motion-imitation-0.0.6/dog_trot.txt \
       --env Go1JoystickFlatTerrain --out trot.npz
   python benchmarks/task_style.py --system go1 --reference trot.npz \

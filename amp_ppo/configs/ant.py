@@ -2,7 +2,7 @@
 
 PPO settings are Brax's published ant hyperparameters. The reference is the
 bundled scripted trot (amp_ppo/motion/data/ant_gait.npz, made by
-amp_ppo/motion/demos/ant_gait.py); give your own motion with
+amp_ppo/demos/ant_gait.py); give your own motion with
 `--config.reference=path/to/motion.npz`.
 
 Presets:
@@ -17,7 +17,7 @@ Presets:
 import ml_collections
 
 from amp_ppo.configs import common
-from amp_ppo.motion.demos import ant_gait
+from amp_ppo.demos import ant_gait
 
 
 def get_config(preset: str = '') -> ml_collections.ConfigDict:

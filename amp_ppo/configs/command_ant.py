@@ -18,7 +18,7 @@ import ml_collections
 
 from amp_ppo.configs import ant
 from amp_ppo.configs import common
-from amp_ppo.motion.demos import ant_gait
+from amp_ppo.demos import ant_gait
 
 # Longer than the ant preset's 3M: there AMP's tracking was still rising at
 # the end while PPO's had levelled out.

@@ -6,7 +6,7 @@ An experiment config is an `ml_collections.ConfigDict` with these sections:
              'playground'), `name`, and for Brax a `backend` and `kwargs`.
   reference  the reference motion: an npz path, several joined by commas, or
              'synthetic' for a placeholder made from the environment itself
-             (see amp_ppo/motion/demos/synthetic.py; bring real motion for
+             (see amp_ppo/demos/synthetic.py; bring real motion for
              real use).
   feature_fn 'package.module:factory', where factory(env) returns a
              (q, qd) -> features function; '' for amp_ppo's default.

@@ -3,7 +3,7 @@
 Brax's `inverted_pendulum` pays 1 per step while the pole is up, which a
 still cart earns just as well; the bundled reference
 (amp_ppo/motion/data/cartpole_sway.npz, made by
-amp_ppo/motion/demos/cartpole_sway.py) sways the cart 0.4 m to each side
+amp_ppo/demos/cartpole_sway.py) sways the cart 0.4 m to each side
 every 4 s. Sized to train on a 2-core CPU
 in a few minutes.
 
@@ -14,7 +14,7 @@ with tiny networks, for tests.
 import ml_collections
 
 from amp_ppo.configs import common
-from amp_ppo.motion.demos import cartpole_sway
+from amp_ppo.demos import cartpole_sway
 
 
 def get_config(preset: str = '') -> ml_collections.ConfigDict:

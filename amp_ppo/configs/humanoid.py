@@ -2,7 +2,7 @@
 
 PPO settings are Brax's published humanoid hyperparameters. The default
 reference is a synthetic placeholder (open-loop periodic actions, which make
-a humanoid fall; see amp_ppo/motion/demos/synthetic.py): for a real style give
+a humanoid fall; see amp_ppo/demos/synthetic.py): for a real style give
 retargeted motion capture with `--config.reference=path/to/motion.npz`.
 
 Presets: `smoke` runs one tiny iteration on a CPU (with the 'spring'

@@ -5,14 +5,14 @@ Needs MuJoCo Playground (`pip install playground`); without it
 `mujoco_playground.registry.load(env.name, config_overrides=env.kwargs)`,
 with its robots read from the Menagerie that `env.menagerie_root`, the
 MENAGERIE_ROOT environment variable or the Menagerie asset packages name
-(amp_ppo/playground/menagerie.py); Brax training uses Playground's own
+(amp_ppo/robots/menagerie.py); Brax training uses Playground's own
 `wrapper.wrap_for_brax_training` and domain randomiser. PPO settings are
 Playground 0.2.0's published ones for each robot
 (`locomotion_params.brax_ppo_config`); the policy sees the 'state'
 observation and the value function the 'privileged_state'.
 
 The default reference is a synthetic placeholder (see
-amp_ppo/motion/demos/synthetic.py); give real motion with
+amp_ppo/demos/synthetic.py); give real motion with
 `--config.reference`, e.g. dog_trot converted to Go1 by `python -m
 amp_ppo.motion convert` (README, "Real motion").
 

@@ -3,7 +3,7 @@
 Each episode draws a forward speed command uniformly from COMMAND_RANGE,
 the speeds of the bundled multi-speed trot
 (amp_ppo/motion/data/ant_trot_speeds.npz, made by `python -m
-amp_ppo.motion.demos.ant_gait --speeds --num_clips 2`: the scripted trot
+amp_ppo.demos.ant_gait --speeds --num_clips 2`: the scripted trot
 at five ankle lifts, two clips each, mean speeds 0.09 to 0.39 m/s), which is
 AMP's reference for this task. The reward per step is
 

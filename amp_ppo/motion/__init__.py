@@ -1,4 +1,4 @@
-"""Reference motion for AMP, and recording it.
+"""Reference motion for AMP: the data model (the bottom layer).
 
 The public API, one concept a module, NumPy only (it runs on the host before
 anything is compiled):
@@ -15,12 +15,14 @@ ReferenceMotion value):
   from amp_ppo import motion as motion_lib
   reference = motion_lib.load_reference('walk.npz')
 
-Bundled demos and their data are in `demos` and `data`; `record` records a
-trained policy as a reference. Those import Brax and JAX, so they are not
-imported here: importing the package stays NumPy only. So are the tools for
-outside motion (`python -m amp_ppo.motion convert|check|preview|fetch`):
-`formats` (readers), `retarget` and `review` (MuJoCo, mink) and `convert`.
+Bundled references live in `DATA_DIR`; the controllers that made them are in
+`amp_ppo.demos`, recording a trained policy is `amp_ppo.run.record`, and the
+tools for outside motion are `amp_ppo.mocap` (`python -m amp_ppo.mocap
+convert|check|preview|fetch`). Those sit above this package and import
+MuJoCo, Brax or JAX; importing this one stays NumPy only.
 """
+
+import os
 
 # Re-exports: the modules above are the implementation, these the API.
 # pylint: disable=g-importing-member
@@ -32,3 +34,6 @@ from amp_ppo.motion.npz_format import save_reference
 from amp_ppo.motion.resampling import resample
 from amp_ppo.motion.windows import validate_for_env
 from amp_ppo.motion.windows import window_starts
+
+# The bundled references (amp_ppo/motion/data), shipped as package data.
+DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data')

@@ -17,7 +17,7 @@ import numpy as np
 
 from amp_ppo.amp import features
 from amp_ppo import motion as motion_lib
-from amp_ppo.run import style_metrics
+from amp_ppo.amp import style_metrics
 
 # Reference windows drawn (with the clips' weights) for the style distance.
 REFERENCE_SAMPLES = 4096

@@ -36,7 +36,7 @@ import numpy as np
 from amp_ppo.amp import features
 from amp_ppo.amp import losses
 from amp_ppo import motion as motion_lib
-from amp_ppo.playground import menagerie
+from amp_ppo.robots import menagerie
 from amp_ppo.reliability import checkpoint as step_checkpoint
 from amp_ppo.run import evaluation
 from amp_ppo.run import outputs
@@ -157,7 +157,7 @@ def reference_paths(config: ml_collections.ConfigDict, env: envs.Env,
     return [p.strip() for p in config.reference.split(',') if p.strip()]
   path = os.path.join(workdir, SYNTHETIC_REFERENCE)
   if not os.path.exists(path):
-    from amp_ppo.motion.demos import synthetic  # pylint: disable=g-import-not-at-top
+    from amp_ppo.demos import synthetic  # pylint: disable=g-import-not-at-top
     logging.warning(
         'reference=synthetic: recording a placeholder reference of open-loop '
         'periodic actions into %s. It is not a meaningful style; give real '
@@ -358,8 +358,8 @@ def _preview_robot(env_config):
   """amp_ppo.motion's drawing of a Playground robot it knows; else None."""
   if env_config.suite != 'playground':
     return None
-  from amp_ppo.motion.retarget import presets  # pylint: disable=g-import-not-at-top
-  from amp_ppo.motion.retarget import robot_model  # pylint: disable=g-import-not-at-top
+  from amp_ppo.robots import presets  # pylint: disable=g-import-not-at-top
+  from amp_ppo.robots import robot_model  # pylint: disable=g-import-not-at-top
   if presets.target_for(env_config.name) is None:
     return None
   return robot_model.load_robot(env_config.name)
@@ -375,7 +375,7 @@ def _write_previews(env_config, env, rollout, references, workdir,
   robot = _preview_robot(env_config)
   if robot is None:
     return []
-  from amp_ppo.motion.review import preview  # pylint: disable=g-import-not-at-top
+  from amp_ppo.robots import preview  # pylint: disable=g-import-not-at-top
   fps = 1.0 / float(env.dt)
   alive = rollout.alive[0]
   physics = rollout.first_env_states  # MJX data of env 0, [T+1, ...]

@@ -19,7 +19,7 @@ TENSORBOARD_DIR = 'tensorboard'
 
 RETURN_KEY = 'eval/episode_reward'
 STYLE_KEY = 'training/amp/style_reward_mean'
-# Discriminator-free (amp_ppo/run/style_evaluator.py); lower is closer.
+# Discriminator-free (amp_ppo/amp/style_evaluator.py); lower is closer.
 STYLE_DISTANCE_KEY = 'eval/amp/style_distance'
 ACCURACY_REFERENCE_KEY = 'training/amp/accuracy_reference'
 ACCURACY_POLICY_KEY = 'training/amp/accuracy_policy'

@@ -12,7 +12,7 @@ import pytest
 from amp_ppo.amp import build
 from amp_ppo.amp import features
 from amp_ppo import motion as motion_lib
-from amp_ppo.motion.demos import cartpole_sway
+from amp_ppo.demos import cartpole_sway
 
 
 @pytest.fixture(scope='module')

@@ -12,7 +12,7 @@ from amp_ppo.amp import feature_windows
 from amp_ppo.amp import features
 from amp_ppo.amp import reference_state_init
 from amp_ppo import motion as motion_lib
-from amp_ppo.motion.demos import cartpole_sway
+from amp_ppo.demos import cartpole_sway
 
 _NUM_ENVS = 4
 _NUM_STEPS = 12

@@ -48,7 +48,7 @@ def test_gpu_presets_keep_gpu_sizes():
 
 
 def test_command_ant_trains_on_the_trot_at_the_commanded_speeds():
-  from amp_ppo.motion.demos import ant_gait  # pylint: disable=g-import-not-at-top
+  from amp_ppo.demos import ant_gait  # pylint: disable=g-import-not-at-top
   config = command_ant.get_config()
   assert (config.env.suite, config.env.name) == ('amp_ppo', 'command_ant')
   # Not the ant preset's single-speed trot, nor its gradient penalty.

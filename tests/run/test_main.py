@@ -1,4 +1,4 @@
-"""End-to-end tests of `python -m amp_ppo.main` and `amp_ppo.motion.record`.
+"""End-to-end tests of `python -m amp_ppo.main` and `amp_ppo.run.record`.
 
 One tiny run of the default demo's `smoke` preset is shared by the tests of
 this module; it takes about a minute and a half on two cores, nearly all of
@@ -22,7 +22,7 @@ import pytest
 from amp_ppo.configs import default
 from amp_ppo import main
 from amp_ppo import motion as motion_lib
-from amp_ppo.motion import record
+from amp_ppo.run import record
 from amp_ppo.run import evaluation
 from amp_ppo.run import experiment
 from amp_ppo.run import outputs
@@ -252,7 +252,7 @@ def test_resume_continues_steps_and_amp_state(smoke_run):
 def test_library_info_lines_are_filtered_but_amp_ppo_and_warnings_pass():
   import logging  # pylint: disable=g-import-not-at-top
   from amp_ppo.amp import build  # pylint: disable=g-import-not-at-top
-  from brax_ppo_vendored import train as vendored  # pylint: disable=g-import-not-at-top
+  from amp_ppo.brax_ppo_vendored import train as vendored  # pylint: disable=g-import-not-at-top
   keep = main._AmpPpoInfoOnly().filter
 
   def record(level, path):

@@ -1,0 +1,144 @@
+"""The style distance at every evaluation of an AMP run, from its rollouts.
+
+`amp_ppo.train` (with AMP) hands the vendored trainer `StyleEvaluator` in
+place of Brax's `acting.Evaluator` (patch 0005) and an eval environment with
+the feature recorder beneath Brax's wrappers (`wrap_eval_env`). The
+evaluation runs exactly Brax's rollout, same keys and same episode metrics,
+and in the same jitted call also draws up to `SAMPLE_BUDGET` feature windows,
+uniformly without replacement, from the steps of each environment's first
+episode (the ones Brax's metrics count). Only those come to the host, where
+`style_metrics.style_distance` compares them with reference windows drawn
+once; the result is `eval/amp/style_distance`.
+
+The number is the style distance of a random subsample of the evaluation
+windows, and exactly that of all of them when they are at most the budget.
+With `action_repeat` R > 1 a control step holds the window of its last raw
+step, the windows the discriminator trains on, where the final evaluation
+(`evaluation.evaluate_policy`) takes every raw step.
+
+Cost per evaluation: the feature function on every step of the rollout (as
+in training), a top-k over its steps, a [budget, H, F] transfer, and
+256 projections of at most 2 x 4096 rows on the host (milliseconds).
+This module is used by `amp_ppo.training`; it imports only `amp`, `motion`
+and `style_metrics` (NumPy), so the training layer may import it.
+"""
+
+from typing import Any, Callable
+
+from brax import envs
+from brax.training import acting
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from amp_ppo.amp import feature_windows
+from amp_ppo.amp import style_metrics
+
+STYLE_DISTANCE_KEY = 'eval/amp/style_distance'
+# Policy windows per evaluation, and reference windows drawn once.
+SAMPLE_BUDGET = 4096
+REFERENCE_SAMPLES = 4096
+# Fixed, so that every evaluation measures against the same yardstick.
+REFERENCE_SEED = 0
+_SAMPLE_SALT = 0x5354594C  # 'STYL'
+_SAMPLE_KEY = 'amp_style_sample'
+_SAMPLE_VALID_KEY = 'amp_style_sample_valid'
+
+
+def sample_windows(frames: np.ndarray, starts: np.ndarray,
+                   probabilities: np.ndarray, history_length: int,
+                   num_samples: int, seed: int) -> np.ndarray:
+  """[num_samples, H, F] windows starting at `starts`, drawn with weights."""
+  chosen = np.random.default_rng(seed).choice(
+      np.asarray(starts), size=num_samples, p=np.asarray(probabilities))
+  return np.asarray(frames, np.float64)[
+      chosen[:, None] + np.arange(history_length)]
+
+
+def wrap_eval_env(env: envs.Env, frame_fn: Callable[[envs.State], jax.Array],
+                  history_length: int) -> envs.Env:
+  """The raw eval env with the feature recorder (no reference state init).
+
+  Evaluation counts only each environment's first episode, which begins at
+  `reset`, where the recorder starts its history anyway, so the recorder
+  runs without EpisodeStartMarker; windows after the first episode's end
+  are never used.
+  """
+  return feature_windows.AmpFeatureWrapper(env, frame_fn, history_length,
+                                           first_episode_only=True)
+
+
+def first_episode_mask(done: jax.Array) -> jax.Array:
+  """[T, N] done flags -> [T, N]: step t belongs to the first episode.
+
+  The terminal step itself does; the steps after it do not.
+  """
+  ended_before = jnp.cumsum(done, axis=0) - done
+  return ended_before == 0
+
+
+class StyleEvaluator(acting.Evaluator):
+  """Brax's Evaluator, plus the style distance of the rollouts' windows.
+
+  Constructed by the vendored trainer with Brax's arguments; the style
+  settings are bound first (`functools.partial`). `eval_env` must carry the
+  recorder of `wrap_eval_env` beneath Brax's wrappers.
+  """
+
+  def __init__(self, eval_env: envs.Env, eval_policy_fn: Callable[..., Any],
+               num_eval_envs: int, episode_length: int, action_repeat: int,
+               key: jax.Array, *, reference_windows: np.ndarray,
+               masks_padding: bool, sample_budget: int = SAMPLE_BUDGET):
+    super().__init__(eval_env, eval_policy_fn, num_eval_envs, episode_length,
+                     action_repeat, key)
+    self._reference_windows = np.asarray(reference_windows, np.float64)
+    unroll_length = episode_length // action_repeat
+    budget = min(sample_budget, unroll_length * num_eval_envs)
+    extra_fields = (feature_windows.WINDOW_KEY,) + (
+        (feature_windows.WINDOW_VALID_KEY,) if masks_padding else ())
+    wrapped = envs.training.EvalWrapper(eval_env)
+
+    def generate_eval_unroll(donated_state, policy_params, key):
+      # Brax's own evaluation rollout, with the windows kept.
+      first_state = wrapped.reset(jax.random.split(key, num_eval_envs))
+      final_state, data = acting.generate_unroll(
+          wrapped, first_state, eval_policy_fn(policy_params), key,
+          unroll_length=unroll_length, extra_fields=extra_fields)
+      extras = data.extras['state_extras']
+      valid = first_episode_mask(1.0 - data.discount) > 0
+      if masks_padding:
+        valid &= extras[feature_windows.WINDOW_VALID_KEY]
+      windows = extras[feature_windows.WINDOW_KEY]
+      windows = windows.reshape((-1,) + windows.shape[2:])
+      valid = valid.reshape(-1)
+      # Uniform without replacement among the valid steps: the budget's
+      # largest random scores, invalid steps scored below every valid one.
+      scores = jax.random.uniform(jax.random.fold_in(key, _SAMPLE_SALT),
+                                  valid.shape)
+      _, chosen = jax.lax.top_k(jnp.where(valid, scores, -1.0), budget)
+      final_state.info[_SAMPLE_KEY] = windows[chosen]
+      final_state.info[_SAMPLE_VALID_KEY] = valid[chosen]
+      return final_state
+
+    self._generate_eval_unroll = jax.jit(
+        generate_eval_unroll, donate_argnums=(0,), keep_unused=True)
+    # The donated state must have the output's structure from the first
+    # call on, or the second evaluation would compile again.
+    window_shape = (budget,) + tuple(self._reference_windows.shape[1:])
+    state = self._eval_state_to_donate
+    state.info[_SAMPLE_KEY] = jnp.zeros(window_shape, jnp.float32)
+    state.info[_SAMPLE_VALID_KEY] = jnp.zeros((budget,), bool)
+    self.last_windows = np.zeros((0,) + window_shape[1:])
+
+  def run_evaluation(self, policy_params, training_metrics,
+                     aggregate_episodes: bool = True):
+    metrics = super().run_evaluation(policy_params, training_metrics,
+                                     aggregate_episodes)
+    info = self._eval_state_to_donate.info  # this evaluation's final state
+    valid = np.asarray(info[_SAMPLE_VALID_KEY])
+    self.last_windows = np.asarray(info[_SAMPLE_KEY], np.float64)[valid]
+    metrics[STYLE_DISTANCE_KEY] = (
+        style_metrics.style_distance(self.last_windows,
+                                     self._reference_windows)
+        if len(self.last_windows) else float('nan'))
+    return metrics

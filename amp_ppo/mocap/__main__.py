@@ -1,0 +1,220 @@
+r"""Outside motion into amp_ppo references: convert, check, preview, fetch.
+
+  python -m amp_ppo.mocap fetch dog_trot dog_pace
+  python -m amp_ppo.mocap convert dog_trot.txt --env Go1JoystickFlatTerrain \
+      --out trot.npz --preview trot.png
+  python -m amp_ppo.mocap check trot.npz --env Go1JoystickFlatTerrain
+  python -m amp_ppo.mocap preview trot.npz --env Go1JoystickFlatTerrain \
+      --out trot.png --gif trot.gif --html trot.html
+
+`convert` and `check` print the check report and save it as JSON; they exit
+with status 1 when a check fails (convert still writes the reference, so it
+can be looked at). Malformed input exits with status 2 and the message.
+(`python -m amp_ppo.run.record` records a trained policy instead.)
+"""
+
+import argparse
+import json
+import sys
+from typing import Dict, List, Optional, Sequence
+
+from amp_ppo.mocap import convert as convert_lib
+from amp_ppo.mocap import formats
+from amp_ppo.mocap.formats import sample_data
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  arguments = _parser().parse_args(argv)
+  try:
+    return arguments.run(arguments)
+  except (ValueError, sample_data.DownloadError) as error:
+    print(f'error: {error}', file=sys.stderr)
+    return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog='python -m amp_ppo.mocap',
+      description='Turn outside motion into amp_ppo reference files.')
+  commands = parser.add_subparsers(required=True, metavar='COMMAND')
+  _add_convert(commands)
+  _add_check(commands)
+  _add_preview(commands)
+  _add_fetch(commands)
+  return parser
+
+
+def _add_env_arguments(parser) -> None:
+  parser.add_argument('--env', required=True,
+                      help='MuJoCo Playground environment (e.g. '
+                      'Go1JoystickFlatTerrain) or an MJCF .xml path')
+  parser.add_argument('--feet', type=_names,
+                      help='foot site names, comma-separated (default: the '
+                      "robot's preset)")
+
+
+def _add_convert(commands) -> None:
+  parser = commands.add_parser(
+      'convert', help='retarget a motion file onto an environment\'s robot')
+  parser.add_argument('source', help='.txt/.json (motion_imitation), .csv or '
+                      '.bvh file')
+  _add_env_arguments(parser)
+  parser.add_argument('--out', required=True, help='reference .npz to write')
+  parser.add_argument('--format', choices=convert_lib.FORMATS,
+                      help='source format (default: from the suffix)')
+  parser.add_argument('--source-robot',
+                      help='robot of a motion_imitation file (default '
+                      'laikago)')
+  parser.add_argument('--csv-layout', type=json.loads,
+                      help='CSV layout as JSON, e.g. \'{"fps": 60, '
+                      '"header_rows": 1, "joints": "7:19"}\'')
+  parser.add_argument('--skeleton', type=_pairs, default={},
+                      help='BVH role=Joint overrides, comma-separated, e.g. '
+                      'left_ankle=LFoot,right_ankle=RFoot')
+  parser.add_argument('--bvh-up', default='+y', help="BVH up axis ('+y')")
+  parser.add_argument('--bvh-forward', help='BVH rest-pose forward axis')
+  parser.add_argument('--bvh-unit', type=float,
+                      help='metres per BVH unit (default: m or cm, told '
+                      'from the skeleton\'s height)')
+  parser.add_argument('--report', help='check report JSON (default: beside '
+                      '--out, .check.json)')
+  parser.add_argument('--preview', help='also draw an image strip (.png)')
+  parser.set_defaults(run=_run_convert)
+
+
+def _add_check(commands) -> None:
+  parser = commands.add_parser('check',
+                               help='check a reference .npz on its robot')
+  parser.add_argument('reference', help='reference .npz')
+  _add_env_arguments(parser)
+  parser.add_argument('--report', help='check report JSON (default: beside '
+                      'the reference, .check.json)')
+  parser.set_defaults(run=_run_check)
+
+
+def _add_preview(commands) -> None:
+  parser = commands.add_parser(
+      'preview', help='draw a reference replayed on its robot')
+  parser.add_argument('reference', help='reference .npz')
+  _add_env_arguments(parser)
+  parser.add_argument('--out', help='image strip (.png)')
+  parser.add_argument('--gif', help='animation (.gif, or .mp4 with ffmpeg)')
+  parser.add_argument('--html', help="Brax's HTML viewer (.html)")
+  parser.add_argument('--frames', type=int, default=6,
+                      help='frames in the image strip')
+  parser.add_argument('--clip', type=int, default=0,
+                      help='which clip of the reference')
+  parser.set_defaults(run=_run_preview)
+
+
+def _add_fetch(commands) -> None:
+  parser = commands.add_parser(
+      'fetch', help='download real sample clips from PyPI into the cache')
+  parser.add_argument('clips', nargs='*', default=['dog_trot', 'dog_pace'],
+                      help='motion_imitation clips (default dog_trot '
+                      'dog_pace), or "mocapbank" for a real BVH take')
+  parser.set_defaults(run=_run_fetch)
+
+
+def _run_convert(arguments) -> int:
+  options = convert_lib.ConvertOptions(
+      source_format=arguments.format, source_robot=arguments.source_robot,
+      csv_layout=(formats.CsvLayout.from_mapping(arguments.csv_layout)
+                  if arguments.csv_layout else formats.CsvLayout()),
+      skeleton=arguments.skeleton or None, feet=arguments.feet,
+      bvh_up_axis=arguments.bvh_up, bvh_forward_axis=arguments.bvh_forward,
+      bvh_length_unit=arguments.bvh_unit)
+  result = convert_lib.convert(arguments.source, arguments.env,
+                               out=arguments.out, options=options,
+                               report_path=arguments.report)
+  # pylint: disable=g-import-not-at-top
+  from amp_ppo.mocap import checks
+  print(checks.format_report(result.report))
+  print(f'wrote {result.out} ({len(result.qpos)} frames at {result.fps:g} '
+        f'fps) and {result.report_path}')
+  if arguments.preview:
+    from amp_ppo.robots import preview
+    preview.write_strip(result.robot, result.qpos, result.fps,
+                        arguments.preview, title=arguments.source)
+    print(f'wrote {arguments.preview}')
+  return 0 if result.report['passed'] else 1
+
+
+def _run_check(arguments) -> int:
+  from amp_ppo.mocap import checks  # pylint: disable=g-import-not-at-top
+  report_path = arguments.report or convert_lib.default_report_path(
+      arguments.reference)
+  report = convert_lib.check_file(arguments.reference, arguments.env,
+                                  feet=arguments.feet,
+                                  report_path=report_path)
+  print(checks.format_report(report))
+  print(f'wrote {report_path}')
+  return 0 if report['passed'] else 1
+
+
+def _run_preview(arguments) -> int:
+  # pylint: disable=g-import-not-at-top
+  from amp_ppo.robots import robot_model
+  from amp_ppo.robots import preview
+  if not (arguments.out or arguments.gif or arguments.html):
+    raise ValueError('preview: nothing to write — pass --out strip.png, '
+                     '--gif motion.gif and/or --html motion.html.')
+  robot = robot_model.load_robot(arguments.env, arguments.feet)
+  motion = convert_lib.load_state_reference(arguments.reference, robot)
+  if not 0 <= arguments.clip < len(motion.clips):
+    raise ValueError(f'preview: --clip {arguments.clip} is not a clip of '
+                     f'{arguments.reference} (it has {len(motion.clips)}).')
+  clip = motion.clips[arguments.clip]
+  if arguments.out:
+    preview.write_strip(robot, clip.qpos, clip.fps, arguments.out,
+                        num_frames=arguments.frames,
+                        title=arguments.reference)
+  if arguments.gif:
+    preview.write_animation(robot, clip.qpos, clip.fps, arguments.gif)
+  if arguments.html:
+    preview.write_html(robot, clip.qpos, clip.fps, arguments.html)
+  for path in (arguments.out, arguments.gif, arguments.html):
+    if path:
+      print(f'wrote {path}')
+  return 0
+
+
+def _run_fetch(arguments) -> int:
+  paths = _fetch_paths(arguments.clips)
+  for name, path in paths.items():
+    print(f'{name}: {path}')
+  return 0
+
+
+def _fetch_paths(names: List[str]) -> Dict[str, str]:
+  dogs = [name for name in names if name != 'mocapbank']
+  paths = {}
+  if dogs:
+    unknown = sorted(set(dogs) - set(sample_data.DOG_CLIPS))
+    if unknown:
+      raise ValueError(f'fetch: unknown clips {unknown} — use '
+                       f'{", ".join(sample_data.DOG_CLIPS)} or mocapbank.')
+    print(f'motion_imitation clips: {sample_data.MOTION_IMITATION.licence}')
+    paths.update(sample_data.fetch(sample_data.MOTION_IMITATION, dogs))
+  if 'mocapbank' in names:
+    paths.update(mocapbank=sample_data.fetch(
+        sample_data.BVHTOOLBOX, ['test_mocapbank'])['test_mocapbank'])
+  return {name: str(path) for name, path in paths.items()}
+
+
+def _names(text: str) -> List[str]:
+  return [name.strip() for name in text.split(',') if name.strip()]
+
+
+def _pairs(text: str) -> Dict[str, str]:
+  pairs = {}
+  for item in _names(text):
+    role, separator, joint = item.partition('=')
+    if not separator:
+      raise argparse.ArgumentTypeError(f'expected role=Joint, got {item!r}')
+    pairs[role.strip()] = joint.strip()
+  return pairs
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -1,1 +1,0 @@
-"""MuJoCo Playground integration: where its robots come from."""

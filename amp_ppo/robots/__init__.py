@@ -1,0 +1,14 @@
+"""The robots references play on: models, presets, previews (MuJoCo, NumPy).
+
+Below the experiment runner and the motion tooling, which both draw and
+replay robots; above the data model.
+
+  menagerie    where Playground's Menagerie robots come from
+  presets      known targets (Go1, G1, Berkeley Humanoid) and sources, as data
+  robot_model  an environment's robot (Playground name or MJCF), kinematic
+               replay, foot soles against the ground
+  contacts     stance detection shared by retargeting, checks and previews
+  preview      image strips, GIF/MP4 and Brax's HTML viewer of a replay
+
+Modules are imported one by one; this package imports nothing itself.
+"""

@@ -1,0 +1,116 @@
+r"""Records reference motion from a trained checkpoint.
+
+  python -m amp_ppo.run.record --workdir=amp_runs/default --out=my_motion.npz
+
+Rolls out the policy of a run's checkpoint (the newest one, or --checkpoint)
+in the run's environment and writes what it visits as a reference file in
+amp_ppo's npz format: qpos and qvel at the control rate, one clip per
+rollout. A clip ends before its episode's terminal state, so a fall never
+becomes part of the style. The result can be given to another run with
+--config.reference=my_motion.npz.
+"""
+
+from typing import Dict, Optional
+
+from absl import app
+from absl import flags
+from brax import envs
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from amp_ppo.amp import features
+from amp_ppo import motion as motion_lib
+from amp_ppo.run import evaluation
+from amp_ppo.run import experiment
+
+# A clip needs at least one (s, s') pair.
+MIN_CLIP_FRAMES = 2
+
+
+def _joint_state_frame(state) -> jax.Array:
+  q, qd = features.joint_state(state)
+  return jnp.concatenate([q, qd])
+
+
+def record_motion(env: envs.Env, policy, *, num_clips: int, num_steps: int,
+                  seed: int, action_repeat: int = 1) -> Dict[str, np.ndarray]:
+  """Rollouts of `policy` as `save_reference` keyword arguments.
+
+  The policy acts `num_steps` times, holding each action `action_repeat`
+  environment steps as in training; every environment step is a frame.
+
+  Raises:
+    RuntimeError: every episode ended within MIN_CLIP_FRAMES frames.
+  """
+  rollout = evaluation.policy_rollout(
+      env, policy, _joint_state_frame, jax.random.PRNGKey(seed), num_clips,
+      num_steps, action_repeat)
+  nq, _ = features.state_sizes(features.physics_model(env))
+  qpos, qvel, clip_ids = [], [], []
+  for frames, alive, done in zip(rollout.frames, rollout.alive, rollout.done):
+    kept = frames[alive & ~done]  # frames before the terminal one
+    if len(kept) >= MIN_CLIP_FRAMES:
+      qpos.append(kept[:, :nq])
+      qvel.append(kept[:, nq:])
+      clip_ids.append(np.full(len(kept), len(clip_ids), np.int32))
+  if not qpos:
+    raise RuntimeError('every recorded episode ended at once; is this a '
+                       'trained checkpoint?')
+  return dict(fps=1.0 / float(env.dt), qpos=np.concatenate(qpos),
+              qvel=np.concatenate(qvel), clip_ids=np.concatenate(clip_ids))
+
+
+def record_from_workdir(workdir: str, out: str, *,
+                        checkpoint: Optional[str] = None, num_clips: int = 4,
+                        num_steps: Optional[int] = None, seed: int = 0,
+                        deterministic: bool = True) -> str:
+  """Writes `out` from a run's checkpoint; returns the checkpoint used."""
+  config = experiment.load_run_config(workdir)
+  if checkpoint is None:
+    latest = experiment.latest_checkpoint(workdir)
+    if latest is None:
+      raise FileNotFoundError(f'{workdir} has no checkpoint yet.')
+    checkpoint = latest[1]
+  env, _ = experiment.make_env(config.env)
+  policy = experiment.policy_from_checkpoint(config, env, checkpoint,
+                                             deterministic)
+  arrays = record_motion(
+      env, policy, num_clips=num_clips,
+      num_steps=num_steps or config.evaluation.num_steps, seed=seed,
+      action_repeat=config.ppo.get('action_repeat', 1))
+  motion_lib.save_reference(out, **arrays)
+  return checkpoint
+
+
+def define_flags() -> None:
+  """Command-line flags; only when run as a program, so importing is free."""
+  flags.DEFINE_string('workdir', None,
+                      'Run directory of `python -m amp_ppo.main`.')
+  flags.DEFINE_string('out', None, 'Reference npz to write.')
+  flags.DEFINE_string('checkpoint', None,
+                      'A step directory; default: the newest in workdir.')
+  flags.DEFINE_integer('num_clips', 4, 'Rollouts to record.')
+  flags.DEFINE_integer('num_steps', None,
+                       'Steps per rollout; default config.evaluation.')
+  flags.DEFINE_integer('seed', 0, 'Seed of resets and actions.')
+  flags.DEFINE_bool('stochastic', False,
+                    'Sample actions instead of taking the mode.')
+  flags.mark_flags_as_required(['workdir', 'out'])
+
+
+def main(argv):
+  del argv
+  values = flags.FLAGS
+  checkpoint = record_from_workdir(
+      values.workdir, values.out, checkpoint=values.checkpoint,
+      num_clips=values.num_clips, num_steps=values.num_steps,
+      seed=values.seed, deterministic=not values.stochastic)
+  motion = motion_lib.load_reference(values.out)
+  print(f'wrote {values.out} from {checkpoint}: {len(motion.clips)} clips, '
+        f'{motion.num_frames} frames at {motion.clips[0].fps:g} fps')
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)

@@ -1,0 +1,91 @@
+"""The check report: each check passes on good frames and fails on bad."""
+
+import json
+
+import numpy as np
+import pytest
+
+from amp_ppo.robots import robot_model
+from amp_ppo.mocap.retarget import velocities
+from amp_ppo.mocap import checks
+from tests.mocap import synthetic_sources
+
+
+@pytest.fixture(scope='module', name='robot')
+def fixture_robot(tmp_path_factory):
+  path = synthetic_sources.write_robot(tmp_path_factory.mktemp('r') / 'r.xml')
+  return robot_model.load_robot(path, feet=['foot'])
+
+
+def _standing(robot, frames=30):
+  qpos = np.tile(robot.standing_qpos(), (frames, 1))
+  qpos[:, 0] = np.linspace(0.0, 0.1, frames)  # slides slowly: a stance
+  return qpos
+
+
+def _report(robot, qpos, fps=30.0):
+  qvel = velocities.qvel_from_qpos(robot.model, qpos, fps)
+  return checks.check_reference(robot, qpos, qvel, fps)
+
+
+def test_standing_passes_with_figures(robot, tmp_path):
+  report = _report(robot, _standing(robot))
+  assert report['passed'], checks.format_report(report)
+  feet = report['checks']['feet']
+  assert feet['stance_height_max_m'] == pytest.approx(0.0, abs=1e-9)
+  assert feet['penetration_max_m'] == pytest.approx(0.0, abs=1e-9)
+  assert feet['per_foot']['foot']['stance_fraction'] == 1.0
+  path = tmp_path / 'report.json'
+  checks.save_report(str(path), report)
+  assert json.loads(path.read_text())['checks']['joint_limits'][
+      'status'] == 'pass'
+  assert 'PASSED' in checks.format_report(report)
+
+
+def test_floating_and_sinking_feet_fail(robot):
+  floating = _standing(robot)
+  floating[:, 2] += 0.03  # 3 cm up: still in contact range, too high
+  report = _report(robot, floating)
+  assert report['checks']['feet']['status'] == 'fail'
+  assert report['checks']['feet']['stance_height_max_m'] == pytest.approx(
+      0.03, abs=1e-6)
+  sinking = _standing(robot)
+  sinking[:, 2] -= 0.015
+  report = _report(robot, sinking)
+  assert report['checks']['feet']['status'] == 'fail'
+  assert report['checks']['feet']['penetration_max_m'] == pytest.approx(
+      0.015, abs=1e-6)
+  assert not report['passed']
+
+
+def test_joint_limit_violation_names_the_joint(robot):
+  qpos = _standing(robot)
+  qpos[10, 7] = 1.2  # range is [-1, 1]
+  check = _report(robot, qpos)['checks']['joint_limits']
+  assert check['status'] == 'fail'
+  assert check['worst_joint'] == 'hip'
+  assert check['worst_violation_rad'] == pytest.approx(0.2)
+  assert check['frames_outside'] == 1
+
+
+def test_jumps_speeds_and_root_height(robot):
+  qpos = _standing(robot)
+  qpos[15:, 0] += 1.0  # teleports 1 m in one frame
+  report = _report(robot, qpos)
+  assert report['checks']['jumps']['status'] == 'fail'
+  assert report['checks']['jumps']['worst_step_frame'] == 14
+  assert report['checks']['velocities']['status'] == 'fail'  # 15 m/s
+  assert report['checks']['velocities']['max_root_speed_m_s'] > 10
+  high = _standing(robot)
+  high[:, 2] = 1.5  # three times the standing height
+  assert _report(robot, high)['checks']['root_height']['status'] == 'fail'
+
+
+def test_fps_below_control_rate_warns(robot):
+  slow = robot_model.RobotModel(name=robot.name, model=robot.model,
+                                feet=robot.feet, control_dt=0.02)
+  qpos = _standing(robot)
+  qvel = velocities.qvel_from_qpos(robot.model, qpos, 30.0)
+  report = checks.check_reference(slow, qpos, qvel, 30.0)
+  assert report['checks']['fps']['status'] == 'warn'
+  assert report['passed']  # a warning is not a failure
