@@ -14,8 +14,10 @@ $(INSTALLED): setup.py third_party/brax_ppo_vendored/UPSTREAM.json
 	$(BIN)/python -m pip install --quiet -e ".[test,playground,motion]"
 	touch $(INSTALLED)
 
+# A new folder each time (amp_runs/default, then default-2, -3, ...), so that
+# a second make demo trains again instead of refusing the first run's folder.
 demo: $(INSTALLED)
-	$(BIN)/python -m amp_ppo.main
+	$(BIN)/python -m amp_ppo.main --new_workdir
 
 # Two pytest worker processes (pytest-xdist), a test file each at a time:
 # the 2 cores compile two files' training runs side by side, and no process

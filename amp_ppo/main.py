@@ -1,9 +1,14 @@
 r"""Runs an AMP experiment from a config; with no flags, the default demo.
 
   python -m amp_ppo.main                       # cart-pole sway demo
-  python -m amp_ppo.main --config=amp_ppo/configs/ant.py \
+  python -m amp_ppo.main --new_workdir         # the same, in a fresh folder
+  python -m amp_ppo.main --config=ant:cpu \
       --config.reference=my_motion.npz --workdir=runs/ant
+  python -m amp_ppo.main --config=my_config.py:preset
   python -m amp_ppo.main --config.amp.style_weight=0.7 --resume
+
+--config takes a bundled config by name (default, ant, command_ant,
+humanoid, playground; a preset after ':') or a config file's path.
 
 Writes into --workdir: metrics.jsonl, TensorBoard events (tensorboard/),
 curves.png, rollout.html (the final policy, Brax's HTML viewer),
@@ -18,6 +23,7 @@ import logging as std_logging
 import os
 import sys
 import time
+from typing import List
 import warnings
 
 from absl import app
@@ -30,15 +36,83 @@ from amp_ppo.run import experiment
 from amp_ppo.run import outputs
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-_DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                               'configs', 'default.py')
+CONFIGS_DIR = os.path.join(_PACKAGE_DIR, 'configs')
+_DEFAULT_CONFIG = os.path.join(CONFIGS_DIR, 'default.py')
 BASELINE_DIR = 'baseline'
 
-_CONFIG = config_flags.DEFINE_config_file(
-    'config', _DEFAULT_CONFIG,
-    'Experiment config file, optionally with a preset: path.py[:preset].')
+
+def bundled_config_names() -> List[str]:
+  """Names of the config modules in amp_ppo/configs (those with get_config)."""
+  names = []
+  for file_name in sorted(os.listdir(CONFIGS_DIR)):
+    stem, extension = os.path.splitext(file_name)
+    if extension != '.py' or stem.startswith('_'):
+      continue
+    with open(os.path.join(CONFIGS_DIR, file_name)) as f:
+      if '\ndef get_config(' in f.read():
+        names.append(stem)
+  return names
+
+
+def resolve_config(value: str) -> str:
+  """Turns a bundled config's name[:preset] into its file's path[:preset].
+
+  A plain pip install leaves the configs inside site-packages, so they are
+  reachable by name: anything without '/' and not ending in '.py' before the
+  preset is a name. Paths are returned unchanged.
+
+  Args:
+    value: the --config flag's value, e.g. 'ant:cpu' or 'my/config.py:gpu'.
+
+  Raises:
+    ValueError: an unknown name, with the bundled ones listed.
+  """
+  name, colon, preset = value.partition(':')
+  if '/' in name or os.sep in name or name.endswith('.py'):
+    return value
+  names = bundled_config_names()
+  if name not in names:
+    raise ValueError(
+        f'unknown config {name!r}: bundled configs are {", ".join(names)} '
+        '(name[:preset]); otherwise give a config file\'s path '
+        '(path.py[:preset]).')
+  return os.path.join(CONFIGS_DIR, name + '.py') + colon + preset
+
+
+class _NamedConfigParser(flags.ArgumentParser):
+  """Resolves a bundled config's name, then parses as ml_collections does."""
+
+  def __init__(self, file_parser: flags.ArgumentParser):
+    self._file_parser = file_parser
+
+  def parse(self, argument):
+    return self._file_parser.parse(resolve_config(argument))
+
+  def flag_type(self):
+    return self._file_parser.flag_type()
+
+
+def define_config_flag(flag_values: flags.FlagValues = flags.FLAGS):
+  """Defines --config (and its --config.x=y overrides) in flag_values."""
+  holder = config_flags.DEFINE_config_file(
+      'config', _DEFAULT_CONFIG,
+      'Experiment config: a bundled config\'s name[:preset] (' +
+      ', '.join(bundled_config_names()) + ') or a config file\'s '
+      'path.py[:preset].', flag_values=flag_values)
+  # DEFINE_config_file takes no parser: wrap the one it made, so that only
+  # the value's parsing changes and the --config.x=y overrides stay its own.
+  flag = flag_values['config']
+  flag.parser = _NamedConfigParser(flag.parser)
+  return holder
+
+
+_CONFIG = define_config_flag()
 _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Output directory; default amp_runs/<config name>.')
+_NEW_WORKDIR = flags.DEFINE_bool(
+    'new_workdir', False, 'Write into the first of <workdir>, <workdir>-2, '
+    '<workdir>-3, ... that does not exist yet, so that repeating a command '
+    'starts a new run instead of being refused (make demo uses it).')
 _RESUME = flags.DEFINE_bool(
     'resume', False, 'Continue from the workdir\'s latest checkpoint up to '
     'config.ppo.num_timesteps.')
@@ -62,6 +136,16 @@ def enable_compilation_cache(directory: str) -> None:
     jax.config.update('jax_compilation_cache_dir', directory)
     # Small programs too: on a CPU even those take seconds to compile.
     jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.5)
+
+
+def new_workdir(base: str) -> str:
+  """The first of base, base-2, base-3, ... that does not exist yet."""
+  base = os.path.normpath(base)
+  candidate, number = base, 1
+  while os.path.exists(candidate):
+    number += 1
+    candidate = f'{base}-{number}'
+  return candidate
 
 
 def default_workdir(config_flag_value: str) -> str:
@@ -163,6 +247,11 @@ def main(argv):
       flags.FLAGS['config'].config_filename
       if hasattr(flags.FLAGS['config'], 'config_filename')
       else _DEFAULT_CONFIG)
+  if _NEW_WORKDIR.value:
+    if _RESUME.value or _OVERWRITE.value:
+      raise app.UsageError('--new_workdir starts a new run: it takes no '
+                           '--resume or --overwrite.')
+    workdir = new_workdir(workdir)
   baseline = (config.get('compare_to_ppo', False)
               if _BASELINE.value is None else _BASELINE.value)
   try:

@@ -138,6 +138,54 @@ def test_default_workdir_is_named_after_config_and_preset():
       'amp_runs', 'ant-smoke')
 
 
+def test_new_workdir_picks_the_first_folder_that_does_not_exist(tmp_path):
+  base = str(tmp_path / 'amp_runs' / 'default')
+  assert main.new_workdir(base) == base
+  os.makedirs(base)
+  assert main.new_workdir(base) == base + '-2'
+  assert main.new_workdir(base + os.sep) == base + '-2'
+  os.makedirs(base + '-2')
+  open(base + '-3', 'w').close()  # Any existing entry is taken.
+  assert main.new_workdir(base) == base + '-4'
+
+
+def _parse_main_config(monkeypatch, *args):
+  argv = ['main', *args]
+  monkeypatch.setattr(sys, 'argv', argv)  # ml_collections reads overrides.
+  flag_values = flags.FlagValues()
+  main.define_config_flag(flag_values)
+  flag_values(argv)
+  return flag_values
+
+
+def test_bundled_configs_are_found_by_name(monkeypatch):
+  assert {'default', 'ant', 'command_ant', 'humanoid', 'playground'} <= set(
+      main.bundled_config_names())
+  assert 'common' not in main.bundled_config_names()  # No get_config.
+  flag_values = _parse_main_config(monkeypatch, '--config=ant:cpu',
+                                   '--config.amp.style_weight=0.7')
+  assert flag_values.config.env.backend == 'spring'  # The cpu preset's.
+  assert flag_values.config.amp.style_weight == 0.7
+  assert main.default_workdir(
+      flag_values['config'].config_filename) == os.path.join(
+          'amp_runs', 'ant-cpu')
+  by_name = _parse_main_config(monkeypatch, '--config=default').config
+  by_path = _parse_main_config(
+      monkeypatch, f'--config={main._DEFAULT_CONFIG}').config
+  assert by_name.to_dict() == by_path.to_dict()
+  assert main.resolve_config('playground:go1') == os.path.join(
+      main.CONFIGS_DIR, 'playground.py') + ':go1'
+  assert main.resolve_config('my/ant:cpu') == 'my/ant:cpu'
+  assert main.resolve_config('mine.py:x') == 'mine.py:x'
+
+
+def test_an_unknown_config_name_lists_the_bundled_ones(monkeypatch):
+  with pytest.raises(flags.IllegalFlagValueError,
+                     match='unknown config .nosuch.: bundled configs are '
+                     'ant, command_ant, default'):
+    _parse_main_config(monkeypatch, '--config=nosuch:smoke')
+
+
 def test_every_output_is_written(smoke_run):
   workdir, _ = smoke_run
   for name in ('metrics.jsonl', 'curves.png', 'rollout.html', 'report.json',
