@@ -4,8 +4,10 @@
 .bvh), retargets it onto the environment's robot (same-topology joint
 mapping for robot motion from another robot, the joints as they are for a
 CSV recorded on this robot, keypoint IK for BVH), puts it on the ground,
-computes qvel by finite differences, saves it with `save_reference` and
-runs the checks (`review.checks`), whose report it saves beside it.
+computes qvel by finite differences, saves it with `save_reference` (with
+how the take loops, if it does) and runs the checks (`checks`), whose report
+it saves beside it. `check_file` runs the same checks on a saved reference,
+the seam of every looping clip included.
 The saved file is what `amp_ppo.train(..., amp_reference=path)` takes for
 that environment: qpos and qvel in the environment model's joint order at
 the source's frame rate (amp_ppo resamples to the control rate).
@@ -106,7 +108,11 @@ def convert(source: str,
   report['source'] = os.fsdecode(source)
   report['retargeting'] = notes
   if out is not None:
-    motion_lib.save_reference(out, fps=fps, qpos=qpos, qvel=qvel)
+    # Only a looping take stores clip_loops, so others stay readable by
+    # versions before it.
+    loops = {} if loop is None else {
+        'clip_loops': np.array([motion_lib.loop_code(loop)])}
+    motion_lib.save_reference(out, fps=fps, qpos=qpos, qvel=qvel, **loops)
     report_path = report_path or default_report_path(out)
   if report_path is not None:
     checks.save_report(report_path, report)
@@ -121,6 +127,9 @@ def check_file(reference: str, env: str,
                report_path: Optional[str] = None) -> Dict[str, Any]:
   """The checks of every clip of a reference npz on the env's robot.
 
+  A clip the file marks as looping (clip_loops) is checked across its seam
+  too, as `convert` checks it.
+
   Raises:
     ValueError: the file is malformed or holds features, not qpos/qvel, or
       its widths do not fit the robot.
@@ -129,7 +138,8 @@ def check_file(reference: str, env: str,
   motion = load_state_reference(reference, robot)
   report = checks.combined([
       checks.check_reference(robot, clip.qpos, clip.qvel, clip.fps,
-                             settings=settings) for clip in motion.clips])
+                             loop=clip.loop, settings=settings)
+      for clip in motion.clips])
   report['reference'] = os.fsdecode(reference)
   if report_path is not None:
     checks.save_report(report_path, report)

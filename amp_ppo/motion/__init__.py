@@ -3,7 +3,8 @@
 The public API, one concept a module, NumPy only (it runs on the host before
 anything is compiled):
 
-  clips       the data model: Clip, ReferenceMotion, concatenated
+  clips       the data model: Clip, ReferenceMotion, concatenated, Loop
+              (and loop_code: how a file stores one)
   npz_format  amp_ppo's .npz files: load_reference, save_reference
   resampling  to the environment's control rate: resample
   windows     fit to the environment, feature windows: validate_for_env,
@@ -28,6 +29,8 @@ import os
 # pylint: disable=g-importing-member
 from amp_ppo.motion.clips import Clip
 from amp_ppo.motion.clips import concatenated
+from amp_ppo.motion.clips import Loop
+from amp_ppo.motion.clips import loop_code
 from amp_ppo.motion.clips import ReferenceMotion
 from amp_ppo.motion.npz_format import load_reference
 from amp_ppo.motion.npz_format import save_reference

@@ -3,6 +3,7 @@
 A `ReferenceMotion` is one or more `Clip`s of one kind, state frames (qpos and
 qvel) or precomputed discriminator features, and one frame width per field.
 Clips are checked when made, so every consumer can rely on that structure.
+A clip that loops says how it continues after its last frame (`Loop`).
 """
 
 import dataclasses
@@ -21,6 +22,46 @@ STATE_FIELDS = ('qpos', 'qvel')
 FRAME_FIELDS = ('qpos', 'qvel', 'features')
 FRAME_SHAPES = {'qpos': '[T, nq]', 'qvel': '[T, nv]', 'features': '[T, F]'}
 
+# A loop as one integer (the npz field clip_loops): bits that OR together.
+# 0 does not loop; 3 is motion_imitation's "Wrap" default, Loop().
+LOOPS = 1
+OFFSET_POSITION = 2
+OFFSET_HEADING = 4
+LOOP_CODES = (0, LOOPS, LOOPS | OFFSET_POSITION, LOOPS | OFFSET_HEADING,
+              LOOPS | OFFSET_POSITION | OFFSET_HEADING)
+
+
+@dataclasses.dataclass(frozen=True)
+class Loop:
+  """How a looping clip continues after its last frame.
+
+  The clip is one cycle whose last frame is the same instant as its first
+  (the convention of motion_imitation's "LoopMode": "Wrap" files). The next
+  cycle repeats the frames moved by the root's displacement over the cycle:
+  its ground-plane translation when `offset_position`, its turn about the
+  vertical when `offset_heading`.
+  """
+  offset_position: bool = True
+  offset_heading: bool = False
+
+
+def loop_code(loop: Optional[Loop]) -> int:
+  """The integer a reference file stores for a loop (0: does not loop)."""
+  if loop is None:
+    return 0
+  return (LOOPS | (OFFSET_POSITION if loop.offset_position else 0)
+          | (OFFSET_HEADING if loop.offset_heading else 0))
+
+
+def loop_from_code(code: int) -> Optional[Loop]:
+  """The loop an integer of LOOP_CODES stands for (None: does not loop)."""
+  if code not in LOOP_CODES:
+    raise ValueError(f'loop code {code!r} is not one of {LOOP_CODES}.')
+  if not code & LOOPS:
+    return None
+  return Loop(offset_position=bool(code & OFFSET_POSITION),
+              offset_heading=bool(code & OFFSET_HEADING))
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Clip:
@@ -28,6 +69,7 @@ class Clip:
 
   Frame arrays are stored as read-only float32 views (the caller's arrays are
   never modified). Either `qpos` and `qvel` are set, or `features` is.
+  `loop` is None unless the clip is one cycle of a repeating motion.
   `eq=False`: clips compare by identity, since array fields have no boolean
   equality.
   """
@@ -37,6 +79,7 @@ class Clip:
   qpos: Optional[np.ndarray] = None
   qvel: Optional[np.ndarray] = None
   features: Optional[np.ndarray] = None
+  loop: Optional[Loop] = None
 
   def __post_init__(self):
     for field in FRAME_FIELDS:
@@ -86,6 +129,9 @@ def _check_clip_structure(clip: Clip) -> None:
   if not (math.isfinite(clip.weight) and clip.weight >= 0):
     raise ValueError(f'clip {clip.source!r}: weight must be finite and >= 0, '
                      f'got {clip.weight}.')
+  if clip.loop is not None and not isinstance(clip.loop, Loop):
+    raise TypeError(f'clip {clip.source!r}: loop must be a Loop or None, got '
+                    f'{type(clip.loop).__name__}.')
 
 
 @dataclasses.dataclass(frozen=True)

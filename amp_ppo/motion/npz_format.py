@@ -9,9 +9,18 @@ or precomputed discriminator features
   features [T, F], fps (scalar > 0)
 
 plus, optionally, `clip_ids` [T] (integers; the frames of one clip are
-contiguous and clips are ordered by first appearance) and `clip_weights`
+contiguous and clips are ordered by first appearance), `clip_weights`
 [n_clips] (finite, >= 0, not all 0; one per clip in order of appearance,
-default 1.0 each). Without `clip_ids` the whole file is one clip.
+default 1.0 each) and `clip_loops` [n_clips] (integers, one per clip in that
+order: how the clip loops, as `clips.loop_code` writes it; default 0, does
+not loop). Without `clip_ids` the whole file is one clip.
+
+The format has no version number: a new field is optional and its absence
+means what files before it meant, so older files load unchanged
+(`clip_loops` is the newest). Unknown fields are refused, so a version
+before a field refuses files holding it; save_reference writes an optional
+field only when it is passed, and `mocap convert` passes `clip_loops` only
+for a looping take.
 
 Frame arrays (and fps) may be stored as any real float or integer dtype; they
 are converted to float32 (fps to a Python float), and every value must be
@@ -37,7 +46,8 @@ from amp_ppo import atomic_file
 from amp_ppo.motion import clips
 
 _ALLOWED_KEYS = ('qpos', 'qvel', 'features', 'fps', 'clip_ids',
-                 'clip_weights')
+                 'clip_weights', 'clip_loops')
+_INTEGER_FIELDS = ('clip_ids', 'clip_loops')
 _REAL_KINDS = frozenset('fiu')
 _INTEGER_KINDS = frozenset('iu')
 _NPY_SUFFIX = '.npy'
@@ -79,11 +89,14 @@ def save_reference(path: PathLike,
                    qvel: Optional[np.ndarray] = None,
                    features: Optional[np.ndarray] = None,
                    clip_ids: Optional[np.ndarray] = None,
-                   clip_weights: Optional[np.ndarray] = None) -> None:
+                   clip_weights: Optional[np.ndarray] = None,
+                   clip_loops: Optional[np.ndarray] = None) -> None:
   """Validates frames with the loader's rules and writes them atomically.
 
-  Frame arrays are written as float32, fps as a float64 scalar and
-  clip_weights as float64; clip_ids keep their integer dtype. The archive is
+  Frame arrays are written as float32, fps as a float64 scalar,
+  clip_weights as float64 and clip_loops as uint8; clip_ids keep their
+  integer dtype. `clip_loops` holds `clips.loop_code(loop)` of each clip,
+  e.g. `[motion_lib.loop_code(motion_lib.Loop())]`. The archive is
   written to exactly `path` (no `.npz` is appended) through a temporary file
   in the same directory, so readers never see a partial file. Nothing is
   pickled.
@@ -96,7 +109,8 @@ def save_reference(path: PathLike,
   """
   source = os.fsdecode(path)
   given = dict(fps=fps, qpos=qpos, qvel=qvel, features=features,
-               clip_ids=clip_ids, clip_weights=clip_weights)
+               clip_ids=clip_ids, clip_weights=clip_weights,
+               clip_loops=clip_loops)
   arrays = {key: _as_array(source, key, value)
             for key, value in given.items() if value is not None}
   validated = _validate_arrays(source, arrays)
@@ -280,6 +294,7 @@ class _ValidatedFile(NamedTuple):
   fps: float
   clip_bounds: List[Tuple[int, int]]  # [start, end) frame ranges
   clip_weights: np.ndarray  # float64 [n_clips]
+  clip_loops: Tuple[Optional[clips.Loop], ...]  # one per clip
 
 
 def _as_array(source: str, key: str, value) -> np.ndarray:
@@ -314,7 +329,13 @@ def _validate_arrays(source: str,
                                          has_clip_ids=clip_ids is not None)
   if 'clip_weights' in arrays:
     canonical['clip_weights'] = clip_weights
-  return _ValidatedFile(canonical, fps, clip_bounds, clip_weights)
+  loop_codes = _canonical_clip_loops(source, arrays.get('clip_loops'),
+                                     len(clip_bounds),
+                                     has_clip_ids=clip_ids is not None)
+  if 'clip_loops' in arrays:
+    canonical['clip_loops'] = loop_codes
+  loops = tuple(clips.loop_from_code(int(code)) for code in loop_codes)
+  return _ValidatedFile(canonical, fps, clip_bounds, clip_weights, loops)
 
 
 def _check_keys(source: str, keys) -> None:
@@ -344,10 +365,11 @@ def _check_keys(source: str, keys) -> None:
 
 def _check_dtype(source: str, key: str, dtype: np.dtype) -> None:
   """Refuses non-numeric dtypes (so object arrays are never unpickled)."""
-  allowed = _INTEGER_KINDS if key == 'clip_ids' else _REAL_KINDS
+  integer = key in _INTEGER_FIELDS
+  allowed = _INTEGER_KINDS if integer else _REAL_KINDS
   if dtype.kind in allowed:
     return
-  wanted = 'an integer' if key == 'clip_ids' else 'a real float or integer'
+  wanted = 'an integer' if integer else 'a real float or integer'
   raise _field_error(
       source, key, f'has dtype {dtype}; expected {wanted} array',
       f'store {key} as {wanted} array (object, string, bool, complex, '
@@ -451,17 +473,24 @@ def _clip_bounds(source: str, clip_ids: np.ndarray,
   return [(int(start), int(end)) for start, end in zip(run_starts, ends)]
 
 
+def _check_one_per_clip(source: str, field: str, what: str,
+                        values: np.ndarray, num_clips: int,
+                        has_clip_ids: bool) -> None:
+  if values.shape != (num_clips,):
+    layout = (f'{num_clips} clips in clip_ids' if has_clip_ids else
+              'one clip (there are no clip_ids)')
+    raise _field_error(
+        source, field,
+        f'expected shape ({num_clips},) for {layout}, got {values.shape}',
+        f'store one {what} per clip, in order of first appearance')
+
+
 def _canonical_clip_weights(source: str, weights: Optional[np.ndarray],
                             num_clips: int, has_clip_ids: bool) -> np.ndarray:
   if weights is None:
     return np.ones(num_clips, np.float64)
-  if weights.shape != (num_clips,):
-    layout = (f'{num_clips} clips in clip_ids' if has_clip_ids else
-              'one clip (there are no clip_ids)')
-    raise _field_error(
-        source, 'clip_weights',
-        f'expected shape ({num_clips},) for {layout}, got {weights.shape}',
-        'store one weight per clip, in order of first appearance')
+  _check_one_per_clip(source, 'clip_weights', 'weight', weights, num_clips,
+                      has_clip_ids)
   weights = weights.astype(np.float64)
   for bad, problem in ((~np.isfinite(weights), 'is not finite'),
                        (weights < 0, 'is negative')):
@@ -476,6 +505,25 @@ def _canonical_clip_weights(source: str, weights: Optional[np.ndarray],
   return weights
 
 
+def _canonical_clip_loops(source: str, codes: Optional[np.ndarray],
+                          num_clips: int, has_clip_ids: bool) -> np.ndarray:
+  if codes is None:
+    return np.zeros(num_clips, np.uint8)
+  _check_one_per_clip(source, 'clip_loops', 'loop code', codes, num_clips,
+                      has_clip_ids)
+  bad = np.flatnonzero(~np.isin(codes, clips.LOOP_CODES))
+  if bad.size:
+    index = int(bad[0])
+    raise _field_error(
+        source, 'clip_loops',
+        f'value {codes[index]} of clip {index} is not a loop code',
+        f'store one of {clips.LOOP_CODES} per clip: 0 does not loop, 1 loops '
+        'in place, 3 moves each cycle on by the root\'s ground translation '
+        '(motion_imitation\'s "Wrap"), 5 and 7 also turn it by the root\'s '
+        'change of heading (amp_ppo.motion.loop_code writes them)')
+  return codes.astype(np.uint8)
+
+
 def _clips_from(source: str,
                 validated: _ValidatedFile) -> Tuple[clips.Clip, ...]:
   fields = [f for f in clips.FRAME_FIELDS if f in validated.arrays]
@@ -484,6 +532,7 @@ def _clips_from(source: str,
       clips.Clip(source=f'{source}[clip {index}]' if several else source,
                  fps=validated.fps,
                  weight=float(validated.clip_weights[index]),
+                 loop=validated.clip_loops[index],
                  **{f: validated.arrays[f][start:end] for f in fields})
       for index, (start, end) in enumerate(validated.clip_bounds))
 

@@ -38,6 +38,8 @@ def resample(motion: clips.ReferenceMotion,
   quaternion into the earlier one's hemisphere (q and -q are one rotation);
   output quaternions are always unit norm. A clip already at the target rate
   (relative tolerance 1e-6) is returned as is, bitwise and with its own fps.
+  A looping clip keeps its `loop` only when its last frame is kept: a loop's
+  last frame is the instant its next cycle starts from.
 
   Raises:
     ValueError: control_dt is not a finite number > 0, quaternion_starts do
@@ -103,7 +105,10 @@ def _resample_clip(clip: clips.Clip, target_fps: float,
       continue
     starts = quaternion_starts if field == 'qpos' else ()
     resampled[field] = _interpolate(frames, lower, upper, fraction, starts)
-  return dataclasses.replace(clip, fps=target_fps, **resampled)
+  keeps_seam = positions[-1] == clip.num_frames - 1
+  return dataclasses.replace(clip, fps=target_fps,
+                             loop=clip.loop if keeps_seam else None,
+                             **resampled)
 
 
 def _check_quaternion_norms(clip: clips.Clip, starts: Tuple[int, ...]) -> None:

@@ -56,6 +56,11 @@ def test_dog_clips_become_go1_references(dog_clips, clip, tmp_path):
   assert result.notes['scale'] == pytest.approx(0.426 / 0.504, rel=1e-3)
   # What amp_ppo.train(amp_reference=out) loads for Go1: nq 19, nv 18.
   reference = motion_lib.load_reference(out)
+  # The file keeps the take's loop, so `check` sees the seam convert saw.
+  assert reference.clips[0].loop == result.loop is not None
+  checked = convert.check_file(out, GO1)['clips'][0]['checks']['jumps']
+  assert checked['seam_step_m'] == pytest.approx(
+      result.report['checks']['jumps']['seam_step_m'], rel=1e-4)
   motion_lib.validate_for_env(reference, nq=19, nv=18, feature_size=None,
                               history_length=2)
   resampled = motion_lib.resample(reference, 0.02, quaternion_starts=[3])

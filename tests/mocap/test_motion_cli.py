@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
@@ -29,6 +30,9 @@ def test_convert_check_preview(tmp_path, capsys):
   report = json.loads((tmp_path / 'steps.check.json').read_text())
   assert report['passed'] and report['source'] == str(source)
   assert strip.stat().st_size > 10_000
+  # A BVH take does not loop, so the file stays as older versions read it.
+  with zipfile.ZipFile(out) as archive:
+    assert 'clip_loops.npy' not in archive.namelist()
 
   assert cli.main(['check', str(out), '--env', ENV, '--report',
                    str(tmp_path / 'again.json')]) == 0

@@ -5,16 +5,23 @@ import json
 import numpy as np
 import pytest
 
+from amp_ppo import motion as motion_lib
+from amp_ppo.mocap import __main__ as cli
+from amp_ppo.mocap import convert
 from amp_ppo.robots import robot_model
 from amp_ppo.mocap.retarget import velocities
 from amp_ppo.mocap import checks
 from tests.mocap import synthetic_sources
 
 
+@pytest.fixture(scope='module', name='robot_path')
+def fixture_robot_path(tmp_path_factory):
+  return synthetic_sources.write_robot(tmp_path_factory.mktemp('r') / 'r.xml')
+
+
 @pytest.fixture(scope='module', name='robot')
-def fixture_robot(tmp_path_factory):
-  path = synthetic_sources.write_robot(tmp_path_factory.mktemp('r') / 'r.xml')
-  return robot_model.load_robot(path, feet=['foot'])
+def fixture_robot(robot_path):
+  return robot_model.load_robot(robot_path, feet=['foot'])
 
 
 def _standing(robot, frames=30):
@@ -89,3 +96,35 @@ def test_fps_below_control_rate_warns(robot):
   report = checks.check_reference(slow, qpos, qvel, 30.0)
   assert report['checks']['fps']['status'] == 'warn'
   assert report['passed']  # a warning is not a failure
+
+
+def test_check_sees_the_seam_of_a_looping_reference(robot, robot_path,
+                                                    tmp_path):
+  # The root climbs 10 cm in small steps; the next cycle starts back at the
+  # bottom, so the only jump is across the loop's seam.
+  qpos = _standing(robot)
+  qpos[:, 2] += np.linspace(0.0, 0.1, len(qpos))
+  qvel = velocities.qvel_from_qpos(robot.model, qpos, 30.0)
+  looping = tmp_path / 'looping.npz'
+  motion_lib.save_reference(
+      looping, fps=30.0, qpos=qpos, qvel=qvel,
+      clip_loops=[motion_lib.loop_code(motion_lib.Loop())])
+  plain = tmp_path / 'plain.npz'
+  motion_lib.save_reference(plain, fps=30.0, qpos=qpos, qvel=qvel)
+
+  jumps = convert.check_file(str(looping), robot_path,
+                             feet=['foot'])['clips'][0]['checks']['jumps']
+  assert jumps['status'] == 'fail'
+  step = 0.1 / 29  # per frame, forward and up
+  assert jumps['seam_step_m'] == pytest.approx(np.hypot(step, 0.1 - step),
+                                               rel=1e-4)
+  assert jumps['worst_step_m'] < jumps['bound_m']  # inside the clip: fine
+  plain_report = convert.check_file(str(plain), robot_path, feet=['foot'])
+  assert plain_report['clips'][0]['checks']['jumps']['status'] == 'pass'
+  assert not plain_report['clips'][0]['loops']
+  # The CLI runs the same check.
+  assert cli.main(['check', str(looping), '--env', robot_path, '--feet',
+                   'foot', '--report', str(tmp_path / 'r.json')]) == 1
+  saved = json.loads((tmp_path / 'r.json').read_text())
+  assert saved['clips'][0]['loops']
+  assert saved['clips'][0]['checks']['jumps']['status'] == 'fail'

@@ -29,6 +29,12 @@ def test_clip_refuses_inconsistent_fields(kwargs):
                            **kwargs))
 
 
+def test_clip_refuses_a_loop_that_is_not_a_loop():
+  with pytest.raises(TypeError, match='loop must be a Loop'):
+    motion_lib.Clip(source='x.npz', fps=30, weight=1,
+                    features=np.zeros((3, 1)), loop=3)
+
+
 def test_motion_refuses_no_clips_and_mixed_kinds():
   with pytest.raises(ValueError, match='at least one clip'):
     motion_lib.ReferenceMotion(())

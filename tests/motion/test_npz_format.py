@@ -153,6 +153,53 @@ def test_multiple_files_concatenate_in_order(tmp_path):
   assert motion_lib.concatenated(motion, 'features').shape == (7, 2)
 
 
+def test_clip_loops_round_trip(tmp_path):
+  path = tmp_path / 'gaits.npz'
+  loops = [motion_lib.Loop(), None,
+           motion_lib.Loop(offset_position=False, offset_heading=True)]
+  motion_lib.save_reference(
+      path, fps=30, features=np.zeros((6, 2)), clip_ids=[0, 0, 1, 1, 2, 2],
+      clip_loops=[motion_lib.loop_code(loop) for loop in loops])
+  motion = motion_lib.load_reference(path)
+  assert [clip.loop for clip in motion.clips] == loops
+  with np.load(path, allow_pickle=False) as archive:
+    assert archive['clip_loops'].tolist() == [3, 0, 5]
+
+
+def test_every_loop_code_stands_for_its_loop():
+  for code in clips.LOOP_CODES:
+    assert clips.loop_code(clips.loop_from_code(code)) == code
+  assert clips.loop_from_code(0) is None
+  assert clips.loop_code(motion_lib.Loop()) == 3  # motion_imitation's Wrap
+
+
+def test_files_without_clip_loops_do_not_loop(tmp_path):
+  path = tmp_path / 'walk.npz'
+  np.savez(path, **_state_arrays())
+  assert motion_lib.load_reference(path).clips[0].loop is None
+
+
+@pytest.mark.parametrize('name', sorted(
+    name for name in os.listdir(motion_lib.DATA_DIR) if name.endswith('.npz')))
+def test_bundled_references_load_as_before(name):
+  path = os.path.join(motion_lib.DATA_DIR, name)
+  with zipfile.ZipFile(path) as archive:
+    assert 'clip_loops.npy' not in archive.namelist()
+  motion = motion_lib.load_reference(path)
+  assert all(clip.loop is None for clip in motion.clips)
+
+
+def test_malformed_clip_loops_message(tmp_path):
+  path = tmp_path / 'walk.npz'
+  _write_npz(path, _with(clip_loops=np.array([2])))
+  assert _load_error(path) == (
+      f"reference file '{path}', field 'clip_loops': value 2 of clip 0 is not "
+      'a loop code — store one of (0, 1, 3, 5, 7) per clip: 0 does not loop, '
+      "1 loops in place, 3 moves each cycle on by the root's ground "
+      'translation (motion_imitation\'s "Wrap"), 5 and 7 also turn it by the '
+      "root's change of heading (amp_ppo.motion.loop_code writes them).")
+
+
 def test_motion_passes_through_unchanged():
   motion = motion_lib.ReferenceMotion((factories.clip(3),))
   assert motion_lib.load_reference(motion) is motion
@@ -285,6 +332,17 @@ _FIELD_CASES = {
                            clip_weights=np.zeros(2))),
     'weights_complex': ('clip_weights',
                         _with(clip_weights=np.ones(1, np.complex128))),
+    'loops_length': ('clip_loops',
+                     _with(clip_ids=np.array([0, 0, 0, 1, 1, 1]),
+                           clip_loops=np.array([3]))),
+    'loops_without_ids': ('clip_loops', _with(clip_loops=np.zeros(2, int))),
+    'loops_scalar': ('clip_loops', _with(clip_loops=np.array(3))),
+    'loops_offset_without_loop': ('clip_loops',
+                                  _with(clip_loops=np.array([2]))),
+    'loops_negative': ('clip_loops', _with(clip_loops=np.array([-1]))),
+    'loops_too_large': ('clip_loops', _with(clip_loops=np.array([8]))),
+    'loops_float': ('clip_loops', _with(clip_loops=np.array([3.0]))),
+    'loops_bool': ('clip_loops', _with(clip_loops=np.array([True]))),
     'huge_declared_shape': ('qpos', _with(
         **{'qpos': None, 'qpos.npy': _npy_with_header((10**12, 100), '<f4')})),
     'declared_bytes_mismatch': ('qvel', _with(**{
@@ -502,6 +560,7 @@ _SAVE_CASES = {
     'features': dict(_state_arrays(), features=np.zeros((6, 2))),
     'clip_ids': dict(_state_arrays(), clip_ids=[0, 1, 0, 1, 0, 1]),
     'clip_weights': dict(_state_arrays(), clip_weights=[0.0]),
+    'clip_loops': dict(_state_arrays(), clip_loops=[4]),
 }
 
 
@@ -544,14 +603,14 @@ def test_saved_file_holds_canonical_dtypes(tmp_path):
   motion_lib.save_reference(path, fps=[30], qpos=np.zeros((4, 2), np.int32),
                             qvel=np.zeros((4, 1)),
                             clip_ids=np.array([3, 3, 1, 1], np.int16),
-                            clip_weights=[1, 2])
+                            clip_weights=[1, 2], clip_loops=[0, 7])
   with np.load(path, allow_pickle=False) as archive:
     dtypes = {key: (archive[key].dtype, archive[key].shape)
               for key in archive.files}
   assert dtypes == {
       'qpos': (np.float32, (4, 2)), 'qvel': (np.float32, (4, 1)),
       'fps': (np.float64, ()), 'clip_ids': (np.int16, (4,)),
-      'clip_weights': (np.float64, (2,))}
+      'clip_weights': (np.float64, (2,)), 'clip_loops': (np.uint8, (2,))}
 
 
 # ---------------------------------------------------------- property tests
@@ -610,7 +669,8 @@ def test_property_valid_frames_survive_save_and_load(scratch, layout,
 
 
 _VALID_MEMBERS = dict(_state_arrays(), clip_ids=np.array([0, 0, 0, 1, 1, 1]),
-                      clip_weights=np.array([1.0, 2.0]))
+                      clip_weights=np.array([1.0, 2.0]),
+                      clip_loops=np.array([3, 0]))
 _VALID_NPZ = {
     'stored': _zip_bytes(list(_VALID_MEMBERS.items())),
     'deflated': _zip_bytes(list(_VALID_MEMBERS.items()),

@@ -52,6 +52,16 @@ def test_resample_each_clip_from_its_own_rate():
                                 [0, 0.5, 1, 1.5, 2])
 
 
+def test_resample_keeps_a_loop_only_with_its_last_frame():
+  loop = motion_lib.Loop()
+  # 0.1 s long: 25 fps samples stop short of the end, 40 fps ones reach it.
+  clip = motion_lib.Clip(source='x.npz', fps=30, weight=1,
+                         features=np.zeros((4, 1)), loop=loop)
+  motion = motion_lib.ReferenceMotion((clip,))
+  assert motion_lib.resample(motion, 1 / 40).clips[0].loop == loop
+  assert motion_lib.resample(motion, 1 / 25).clips[0].loop is None
+
+
 def test_resample_identity_when_rate_matches():
   clip = factories.state_clip(np.ones((3, 7)), fps=50)
   motion = motion_lib.ReferenceMotion((clip,))

@@ -15,21 +15,12 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from amp_ppo import motion as motion_lib
 from amp_ppo.motion import quaternions
 
 
-@dataclasses.dataclass(frozen=True)
-class Loop:
-  """How a looping clip continues after its last frame.
-
-  The clip is one cycle whose last frame is the same instant as its first
-  (the convention of motion_imitation's "LoopMode": "Wrap" files). The next
-  cycle repeats the frames moved by the root's displacement over the cycle:
-  its ground-plane translation when `offset_position`, its turn about the
-  vertical when `offset_heading`.
-  """
-  offset_position: bool = True
-  offset_heading: bool = False
+# The data model owns Loop, so a saved reference keeps how its clips loop.
+Loop = motion_lib.Loop
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
