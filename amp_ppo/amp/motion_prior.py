@@ -1,4 +1,4 @@
-"""What the vendored Brax trainer calls: AMP state, reward and update.
+"""The AMP component: state, style reward and discriminator update.
 
 `Amp` holds everything static about a run (settings, networks, reference
 features on device) and is closed over by Brax's jitted training epoch;
@@ -35,6 +35,38 @@ from amp_ppo.amp import replay
 # Separates the discriminator's initial key from Brax's key stream.
 _KEY_SALT = 0x414D50  # 'AMP'
 
+# AMP's training metrics (Brax reports them under 'training/').
+TASK_REWARD_MEAN = 'amp/task_reward_mean'
+STYLE_REWARD_MEAN = 'amp/style_reward_mean'
+STYLE_REWARD_STD = 'amp/style_reward_std'
+STYLE_SHARE = 'amp/style_share'
+REPLAY_FILL = 'amp/replay_fill'
+VALID_WINDOW_FRACTION = 'amp/valid_window_fraction'
+DISC_LOSS = 'amp/disc_loss'
+GRAD_PENALTY = 'amp/grad_penalty'
+DISC_TOTAL_LOSS = 'amp/disc_total_loss'
+DISC_GRAD_NORM = 'amp/disc_grad_norm'
+ACCURACY_REFERENCE = 'amp/accuracy_reference'
+ACCURACY_POLICY = 'amp/accuracy_policy'
+D_REFERENCE = 'amp/d_reference'
+D_POLICY = 'amp/d_policy'
+# Those the non-finite check watches, in the order a NaN usually reaches
+# them (amp_ppo.reliability.finite_check.quantities).
+CHECKED_METRICS = {
+    TASK_REWARD_MEAN: "the environment's task reward",
+    STYLE_REWARD_MEAN: 'the style reward',
+    DISC_LOSS: 'the discriminator loss',
+    GRAD_PENALTY: "the discriminator's gradient penalty",
+    DISC_TOTAL_LOSS: 'the total discriminator loss',
+    DISC_GRAD_NORM: "the discriminator's gradient",
+}
+# The AMP state's checkpoint item: its directory in Brax's step directory.
+STATE_ITEM = 'amp_state'
+STATE_MISMATCH_HINT = (
+    'use the AMP settings (features, history length, replay size, '
+    'discriminator layers) it was trained with, or warm-start the policy '
+    'only from a PPO checkpoint')
+
 
 @flax.struct.dataclass
 class AmpState:
@@ -53,6 +85,13 @@ class ReferenceWindows:
   probabilities: jax.Array  # [num_windows], sums to 1
 
   def sample(self, key: jax.Array, n: int, history_length: int) -> jax.Array:
+    """[n, H, F] windows drawn with the clips' weights, inside the jitted step.
+
+    The style distances draw theirs on the host with NumPy
+    (`style_evaluator.sample_windows`). The two stay apart: this draw runs
+    on device every training step from the run's key stream, and a NumPy
+    generator would change every run's training, bit for bit.
+    """
     idx = jax.random.choice(key, self.starts.shape[0], (n,),
                             p=self.probabilities)
     frame_idx = self.starts[idx][:, None] + jnp.arange(history_length)
@@ -228,7 +267,7 @@ class Amp:
           params, normalizer, *batch)
       if self.axis_name is not None:
         grads = jax.lax.pmean(grads, axis_name=self.axis_name)
-      metrics['amp/disc_grad_norm'] = optax.global_norm(grads)
+      metrics[DISC_GRAD_NORM] = optax.global_norm(grads)
       updates, opt_state = self.optimizer.update(grads, opt_state, params)
       return (optax.apply_updates(params, updates), opt_state), metrics
 
@@ -251,16 +290,16 @@ class Amp:
     metrics = {k: jnp.mean(v) for k, v in sgd_metrics.items()}
     mean_task, mean_style = jnp.mean(weighted_task), jnp.mean(weighted_style)
     metrics.update({
-        'amp/style_reward_mean': jnp.mean(style),
-        'amp/style_reward_std': jnp.std(style),
-        'amp/task_reward_mean': jnp.mean(task_reward),
-        'amp/style_share': mean_style / (
+        STYLE_REWARD_MEAN: jnp.mean(style),
+        STYLE_REWARD_STD: jnp.std(style),
+        TASK_REWARD_MEAN: jnp.mean(task_reward),
+        STYLE_SHARE: mean_style / (
             jnp.abs(mean_task) + jnp.abs(mean_style) + 1e-8),
-        'amp/replay_fill': (buffer.count / max(cfg.replay_size, 1)).astype(
+        REPLAY_FILL: (buffer.count / max(cfg.replay_size, 1)).astype(
             jnp.float32),
     })
     if valid is not None:
-      metrics['amp/valid_window_fraction'] = jnp.mean(valid.astype(
+      metrics[VALID_WINDOW_FRACTION] = jnp.mean(valid.astype(
           jnp.float32))
     return data, new_state, metrics
 
@@ -289,13 +328,13 @@ class Amp:
              cfg.logit_reg_weight * logit_reg + cfg.weight_decay * decay)
     acc_ref, acc_pol = losses.accuracy(d_ref, d_pol)
     return total, {
-        'amp/disc_loss': adversarial,
-        'amp/grad_penalty': penalty,
-        'amp/disc_total_loss': total,
-        'amp/accuracy_reference': acc_ref,
-        'amp/accuracy_policy': acc_pol,
-        'amp/d_reference': jnp.mean(d_ref),
-        'amp/d_policy': jnp.mean(d_pol),
+        DISC_LOSS: adversarial,
+        GRAD_PENALTY: penalty,
+        DISC_TOTAL_LOSS: total,
+        ACCURACY_REFERENCE: acc_ref,
+        ACCURACY_POLICY: acc_pol,
+        D_REFERENCE: jnp.mean(d_ref),
+        D_POLICY: jnp.mean(d_pol),
     }
 
   def _per_device(self, key: jax.Array) -> jax.Array:

@@ -4,8 +4,9 @@ Brax writes each checkpoint as `<save_checkpoint_path>/<step:012d>/`: an
 orbax PyTree checkpoint of the (normaliser, policy, value) params plus
 `ppo_network_config.json`. amp_ppo adds, inside it and after Brax's files:
 
-  amp_state/     with AMP: discriminator, its optimiser, feature normaliser,
-                 replay (`amp_ppo.reliability.amp_checkpoint`);
+  <item>/        an extension's state, e.g. amp_state/ with AMP:
+                 discriminator, its optimiser, feature normaliser, replay
+                 (`amp_ppo.reliability.state_item`);
   resume_state/  with the resume state: the rest of the training loop
                  (`amp_ppo.reliability.resume_state`); written last.
 
@@ -17,9 +18,9 @@ round-trips (Brax and MJX states, `info` dicts, typed PRNG keys through
 `key_data`) and a mismatch on restore names the field. Nothing is pickled.
 
 With several processes (jax.distributed), see
-amp_ppo/reliability/multiprocess.py: amp_state/ is saved by process 0 alone,
-resume_state/ by every process together, each contributing its own
-environment states and keys.
+amp_ppo/reliability/multiprocess.py: an extension's state is saved by
+process 0 alone, resume_state/ by every process together, each contributing
+its own environment states and keys.
 """
 
 import os
@@ -34,9 +35,9 @@ from orbax import checkpoint as ocp
 
 from amp_ppo.reliability import multiprocess
 
-AMP_STATE = 'amp_state'
 RESUME_STATE = 'resume_state'
-FORMAT_VERSION = 2
+# 3: the resume state names the extension's state item generically.
+FORMAT_VERSION = 3
 _STEP_NAME = re.compile(r'^[0-9]{12,}$')  # Brax's f'{step:012d}'
 # A pruned step directory is renamed to this prefix, then deleted.
 _DELETING = '.deleting-'
@@ -71,8 +72,8 @@ def check_layout(step_dir: str) -> None:
     if os.path.exists(path):
       raise ValueError(
           f'{path} was written by an earlier amp_ppo, which saved its state '
-          f'as msgpack files; this one reads {AMP_STATE}/ and '
-          f'{RESUME_STATE}/ saved with orbax. Continue that run with the '
+          'as msgpack files; this one reads orbax checkpoints such as '
+          f'{RESUME_STATE}/. Continue that run with the '
           'amp_ppo version that wrote it, or warm-start the policy only: '
           'restore_params=brax.training.agents.ppo.checkpoint.load('
           f'{step_dir!r}) (the discriminator then starts fresh).')

@@ -1,9 +1,9 @@
 """Stops training at the first NaN or inf, without a host round trip per step.
 
-Inside the jitted training step, the checked quantities (the reward PPO
-trains on, the task and style rewards, the discriminator's losses and
-gradient norm, the PPO losses and PPO's gradient norm; every other training
-metric as one more) are each reduced to one flag: did this quantity hold a
+Inside the jitted training step, the checked quantities (those an extension
+component declares, such as AMP's rewards and discriminator losses, then the
+reward PPO trains on, the PPO losses and PPO's gradient norm; every other
+training metric as one more) are each reduced to one flag: did this quantity hold a
 non-finite value during this training step? The epoch turns the flag series
 into two numbers, the first bad training step (the earliest over devices, or
 -1) and a bitmask of the quantities bad at that step, and returns them with
@@ -27,7 +27,8 @@ import optax
 # metrics before progress_fn sees them.
 FLAG_PREFIX = 'nonfinite/'
 # The epoch reports two numbers: the first bad training step (-1 if none)
-# and a bitmask of the quantities bad at that step (bit i: _CHECKED[i]).
+# and a bitmask of the quantities bad at that step (bit i: the i-th checked
+# quantity).
 FIRST_BAD_STEP = FLAG_PREFIX + 'first_step'
 BAD_QUANTITIES = FLAG_PREFIX + 'quantities'
 # Name of the flag for the reward PPO trains on (task and style mixed).
@@ -37,24 +38,13 @@ PPO_GRAD_NORM = 'grad_norm'
 # Any other training metric.
 OTHER = '(other)'
 
-# The checked quantities, where a NaN usually starts first: the quantity
-# reported is the earliest in this order among those that went bad at the
-# first bad training step. Every other metric is checked as OTHER. At most
-# 24 entries, so that the bitmask is exact in float32.
-_CHECKED = (
-    'amp/task_reward_mean', 'amp/style_reward_mean', REWARD,
-    'amp/disc_loss', 'amp/grad_penalty', 'amp/disc_total_loss',
-    'amp/disc_grad_norm', 'total_loss', 'policy_loss', 'v_loss',
-    'entropy_loss', PPO_GRAD_NORM, OTHER)
-
-_DESCRIPTIONS = {
-    'amp/task_reward_mean': "the environment's task reward",
-    'amp/style_reward_mean': 'the style reward',
+# PPO's own checked quantities, name -> description, in the order a NaN
+# usually reaches them: the quantity reported is the earliest in the checked
+# order among those that went bad at the first bad training step.
+# Components' quantities (`quantities`) come first; every other metric is
+# checked as OTHER.
+PPO_QUANTITIES = {
     REWARD: 'the reward PPO trains on',
-    'amp/disc_loss': 'the discriminator loss',
-    'amp/grad_penalty': "the discriminator's gradient penalty",
-    'amp/disc_total_loss': 'the total discriminator loss',
-    'amp/disc_grad_norm': "the discriminator's gradient",
     'total_loss': 'the PPO loss',
     'policy_loss': 'the PPO policy loss',
     'v_loss': 'the PPO value loss',
@@ -62,6 +52,19 @@ _DESCRIPTIONS = {
     PPO_GRAD_NORM: "PPO's gradient",
     OTHER: 'a training metric',
 }
+# So that the bitmask is exact in float32.
+_MAX_QUANTITIES = 24
+
+
+def quantities(*component_quantities: Mapping[str, str]) -> Dict[str, str]:
+  """The checked quantities in order: the components' first, then PPO's."""
+  checked = {}
+  for declared in component_quantities + (PPO_QUANTITIES,):
+    checked.update(declared)
+  if len(checked) > _MAX_QUANTITIES:
+    raise ValueError(f'{len(checked)} checked quantities; at most '
+                     f'{_MAX_QUANTITIES} fit the float32 bitmask.')
+  return checked
 
 
 class NonFiniteError(FloatingPointError):
@@ -69,7 +72,7 @@ class NonFiniteError(FloatingPointError):
 
   Attributes:
     quantity: metric name of the first bad quantity, e.g.
-      'amp/style_reward_mean' or 'total_loss' (without 'training/').
+      'total_loss' or a component's quantity (without 'training/').
     quantities: every quantity that was non-finite at that training step.
     env_steps: (first, end) environment steps of the bad training step.
     last_checkpoint: the last complete checkpoint directory, or None.
@@ -98,15 +101,16 @@ def _is_bad(value: jax.Array) -> jax.Array:
   return jnp.any(~jnp.isfinite(value))
 
 
-def step_flags(metrics: Mapping[str, jax.Array],
-               reward: jax.Array) -> Dict[str, jax.Array]:
+def step_flags(metrics: Mapping[str, jax.Array], reward: jax.Array,
+               checked: Mapping[str, str] = PPO_QUANTITIES
+               ) -> Dict[str, jax.Array]:
   """Metrics of one training step plus a 0/1 non-finite flag per quantity."""
   bad = {REWARD: _is_bad(reward)}
   others = []
   for name, value in metrics.items():
     if not jnp.issubdtype(jnp.result_type(value), jnp.inexact):
       continue
-    if name in _CHECKED:
+    if name in checked:
       bad[name] = _is_bad(value)
     else:
       others.append(_is_bad(value))
@@ -117,8 +121,9 @@ def step_flags(metrics: Mapping[str, jax.Array],
   return {**metrics, **flags}
 
 
-def first_bad_steps(metrics: Dict[str, jax.Array],
-                    axis_name: Optional[str]) -> Dict[str, jax.Array]:
+def first_bad_steps(metrics: Dict[str, jax.Array], axis_name: Optional[str],
+                    checked: Mapping[str, str] = PPO_QUANTITIES
+                    ) -> Dict[str, jax.Array]:
   """Replaces the flag series [T] by FIRST_BAD_STEP and BAD_QUANTITIES.
 
   Runs inside the pmapped epoch. The first bad step is the earliest over
@@ -130,13 +135,15 @@ def first_bad_steps(metrics: Dict[str, jax.Array],
   Args:
     metrics: the epoch's stacked training-step metrics.
     axis_name: the pmap axis, or None outside pmap.
+    checked: the checked quantities in order (`quantities`).
 
   Returns:
     `metrics` with the flags replaced by the two numbers.
   """
   reduced = {k: v for k, v in metrics.items()
              if not k.startswith(FLAG_PREFIX)}
-  names = [n for n in _CHECKED if FLAG_PREFIX + n in metrics]
+  order = list(checked)
+  names = [n for n in order if FLAG_PREFIX + n in metrics]
   flags = jnp.stack([metrics[FLAG_PREFIX + n] > 0 for n in names])  # [Q, T]
   num_steps = flags.shape[1]
   any_bad = jnp.any(flags, axis=0)
@@ -147,7 +154,7 @@ def first_bad_steps(metrics: Dict[str, jax.Array],
   bits = (bits & (first < num_steps)).astype(jnp.int32)
   if axis_name is not None:
     bits = jax.lax.pmax(bits, axis_name)
-  weights = jnp.array([2**_CHECKED.index(n) for n in names], jnp.int32)
+  weights = jnp.array([2**order.index(n) for n in names], jnp.int32)
   reduced[FIRST_BAD_STEP] = jnp.where(first == num_steps, -1, first).astype(
       jnp.float32)
   reduced[BAD_QUANTITIES] = jnp.sum(bits * weights).astype(jnp.float32)
@@ -155,8 +162,9 @@ def first_bad_steps(metrics: Dict[str, jax.Array],
 
 
 def check_epoch(metrics: Dict[str, Any], end_step: int, steps_per_epoch: int,
-                env_steps_per_step: int,
-                last_checkpoint: Optional[str]) -> Dict[str, Any]:
+                env_steps_per_step: int, last_checkpoint: Optional[str],
+                checked: Mapping[str, str] = PPO_QUANTITIES
+                ) -> Dict[str, Any]:
   """Raises NonFiniteError if the epoch saw a NaN or inf; drops the flags.
 
   Args:
@@ -166,6 +174,7 @@ def check_epoch(metrics: Dict[str, Any], end_step: int, steps_per_epoch: int,
     env_steps_per_step: environment steps per training step.
     last_checkpoint: directory of the last complete checkpoint, for the
       message.
+    checked: the checked quantities in order (`quantities`).
 
   Returns:
     `metrics` without the flags.
@@ -181,7 +190,7 @@ def check_epoch(metrics: Dict[str, Any], end_step: int, steps_per_epoch: int,
   first, mask = int(np.asarray(first)), int(np.asarray(mask))
   if first < 0:
     return clean
-  at_first = [n for i, n in enumerate(_CHECKED) if mask >> i & 1]
+  at_first = [n for i, n in enumerate(checked) if mask >> i & 1]
   quantity = at_first[0]
   start = end_step - steps_per_epoch * env_steps_per_step
   env_steps = (start + first * env_steps_per_step,
@@ -193,7 +202,7 @@ def check_epoch(metrics: Dict[str, Any], end_step: int, steps_per_epoch: int,
     others = (' Also non-finite in that training step: ' +
               ', '.join(_display(n) for n in at_first[1:]) + '.')
   message = (
-      f'amp_ppo: {_DESCRIPTIONS[quantity]} ({_display(quantity)}) became NaN '
+      f'amp_ppo: {checked[quantity]} ({_display(quantity)}) became NaN '
       'or inf in the '
       f'training step covering environment steps {env_steps[0]}..'
       f'{env_steps[1] - 1}.{others} Training stopped before writing this '

@@ -1,8 +1,8 @@
-"""What the vendored Brax trainer calls for exact resume and NaN checks.
+"""Exact-resume checkpoints and non-finite checks: the reliability component.
 
 `amp_ppo.train` builds one `Reliability` per run when AMP is on or one of its
 options (`resume_checkpoint_path`, `save_resume_state`, `check_finite`) is
-used, and passes it to the vendored trainer, which calls:
+used; the run's trainer extension (amp_ppo/training/extension.py) calls it:
 
   inside the jitted epoch (static Python branches, nothing per step on host)
     minibatch_metrics  PPO's gradient norm, with check_finite
@@ -11,17 +11,17 @@ used, and passes it to the vendored trainer, which calls:
   on the host
     resume             the full state of the checkpoint to continue from
     check_epoch        raise NonFiniteError; strip the flags from the metrics
-    save               write the resume state, last, into Brax's step
-                       directory, then delete checkpoints beyond
-                       keep_checkpoints; with several processes every
-                       process calls it (its own environment states and
-                       keys), the others right before skipping the rest of
-                       the loop body as Brax does
+    save               write the extension's state item, then the resume
+                       state, last, into Brax's step directory, then delete
+                       checkpoints beyond keep_checkpoints; with several
+                       processes every process calls it (its own environment
+                       states and keys)
 
-See amp_ppo/reliability/checkpoint.py (layout and format),
-amp_ppo/reliability/resume_state.py (what it holds),
-amp_ppo/reliability/multiprocess.py (several processes) and
-amp_ppo/reliability/finite_check.py.
+Components declare what it checks and saves: their checked quantities
+(`finite_check.quantities`) and their state's checkpoint item
+(`state_item.StateItem`). See amp_ppo/reliability/checkpoint.py (layout and
+format), resume_state.py (what it holds), multiprocess.py (several
+processes) and finite_check.py.
 """
 
 import os
@@ -31,12 +31,11 @@ from absl import logging
 import jax
 import jax.numpy as jnp
 
-from amp_ppo.amp import motion_prior
-from amp_ppo.reliability import amp_checkpoint
 from amp_ppo.reliability import checkpoint
 from amp_ppo.reliability import finite_check
 from amp_ppo.reliability import multiprocess
 from amp_ppo.reliability import resume_state as resume_lib
+from amp_ppo.reliability import state_item as state_item_lib
 
 
 def _first_replica(tree: Any) -> Any:
@@ -45,11 +44,26 @@ def _first_replica(tree: Any) -> Any:
       lambda x: x.addressable_shards[0].data.squeeze(0), tree)
 
 
-def _advance_evaluator_key(key: jax.Array) -> jax.Array:
-  # What brax.training.acting.Evaluator.run_evaluation (Brax 0.14.2) does to
-  # its key for one evaluation; checked by the exact-resume test, which
-  # compares eval metrics after a resume.
-  return jax.random.split(key)[0]
+def resumable(evaluator_class: type) -> type:
+  """`evaluator_class` (Brax's Evaluator or a subclass) with a saved key.
+
+  A checkpoint is written before its step's evaluation, so a resume must
+  start the evaluator one evaluation further on.
+  """
+
+  class Resumable(evaluator_class):
+
+    @property
+    def key(self) -> jax.Array:
+      return self._key
+
+    def resume(self, key: jax.Array, evaluated_after_save: bool) -> None:
+      # What acting.Evaluator.run_evaluation (Brax 0.14.2) does to its key;
+      # the exact-resume test compares eval metrics after a resume.
+      self._key = jax.random.split(key)[0] if evaluated_after_save else key
+
+  Resumable.__name__ = f'Resumable{evaluator_class.__name__}'
+  return Resumable
 
 
 class Reliability:
@@ -57,7 +71,9 @@ class Reliability:
 
   def __init__(self, *, check_finite: bool, save_state: bool,
                fingerprint: Dict[str, str], versions: Dict[str, str],
-               eval_pending: bool, keep_checkpoints: Optional[int] = None):
+               eval_pending: bool, keep_checkpoints: Optional[int] = None,
+               checked: Optional[Dict[str, str]] = None,
+               state_item: Optional[state_item_lib.StateItem] = None):
     """Static setup.
 
     Args:
@@ -70,6 +86,10 @@ class Reliability:
       keep_checkpoints: keep only this many complete checkpoints (needs
         save_state, whose resume state marks a checkpoint complete); None
         keeps all.
+      checked: the checked quantities in order (`finite_check.quantities`);
+        None checks PPO's.
+      state_item: how the extension's state is checkpointed; None without
+        one.
     """
     self.check_finite = check_finite
     self.save_state = save_state
@@ -77,6 +97,8 @@ class Reliability:
     self.versions = versions
     self.eval_pending = eval_pending
     self.keep_checkpoints = keep_checkpoints
+    self.checked = checked or finite_check.PPO_QUANTITIES
+    self.state_item = state_item
     self.last_checkpoint: Optional[str] = None
     self._resume_dir: Optional[str] = None
     self._resume_state: Optional[Tuple[Dict[str, checkpoint.Leaves],
@@ -134,12 +156,12 @@ class Reliability:
   def step_metrics(self, metrics, reward):
     if not self.check_finite:
       return metrics
-    return finite_check.step_flags(metrics, reward)
+    return finite_check.step_flags(metrics, reward, self.checked)
 
   def epoch_metrics(self, metrics, axis_name):
     if not self.check_finite:
       return metrics
-    return finite_check.first_bad_steps(metrics, axis_name)
+    return finite_check.first_bad_steps(metrics, axis_name, self.checked)
 
   # -- on the host ---------------------------------------------------------
 
@@ -149,17 +171,17 @@ class Reliability:
     if not self.check_finite:
       return metrics
     return finite_check.check_epoch(metrics, end_step, steps_per_epoch,
-                                    env_steps_per_step, self.last_checkpoint)
+                                    env_steps_per_step, self.last_checkpoint,
+                                    self.checked)
 
-  def resume(self, training_state: Any, env_state: Any, evaluator: Any,
-             amp: Optional[motion_prior.Amp]) -> Tuple[Any, ...]:
+  def resume(self, training_state: Any, env_state: Any,
+             evaluator: Any) -> Tuple[Any, ...]:
     """The saved loop state, placed like this run's fresh one.
 
     Args:
       training_state: this run's fresh TrainingState, replicated on devices.
       env_state: this run's freshly reset environment states.
-      evaluator: this run's Brax Evaluator; its key is restored.
-      amp: the run's Amp, or None.
+      evaluator: this run's evaluator (`resumable`); its key is restored.
 
     Returns:
       (training_state, env_state, local_key, key_envs, next iteration,
@@ -169,20 +191,23 @@ class Reliability:
     hint = ('resume with the environment, wrappers, networks, settings and '
             'number of devices it was written with')
     restored = checkpoint.restore_like(
-        training_state.replace(amp=None), trees['training_state'],
-        replicated=True, what="The checkpoint's training state", hint=hint)
-    if amp is not None:
-      path = os.path.join(step_dir, amp_checkpoint.DIRECTORY)
+        training_state.replace(extension_state=None),
+        trees['training_state'], replicated=True,
+        what="The checkpoint's training state", hint=hint)
+    item = self.state_item
+    if item is not None:
+      path = os.path.join(step_dir, item.name)
       if not os.path.isdir(path):
-        raise ValueError(f'{step_dir} lacks {amp_checkpoint.DIRECTORY}/, '
-                         'the AMP state this checkpoint was written with.')
-      if checkpoint.commit_time(path) != meta['amp_state_commit']:
+        raise ValueError(f'{step_dir} lacks {item.name}/, '
+                         f'{item.description} this checkpoint was written '
+                         'with.')
+      if checkpoint.commit_time(path) != meta['state_item_commit']:
         raise ValueError(
-            f'{path} is not the AMP state that {checkpoint.RESUME_STATE}/ in '
-            'the same directory was written with (their orbax commit times '
-            'do not match).')
-      restored = restored.replace(amp=amp_checkpoint.load(
-          training_state.amp, path, replicated=True))
+            f'{path} is not {item.description} that '
+            f'{checkpoint.RESUME_STATE}/ in the same directory was written with (their orbax commit '
+            'times do not match).')
+      restored = restored.replace(extension_state=item.load(
+          training_state.extension_state, path, replicated=True))
     # This process's own environment states and keys (with several
     # processes, its row of each saved array).
     env_state = checkpoint.restore_like(
@@ -190,10 +215,8 @@ class Reliability:
         what="The checkpoint's environment state", hint=hint)
     # By key path: "['eval_key']".
     keys = checkpoint.this_process(trees['keys']).arrays
-    eval_key = jnp.asarray(keys["['eval_key']"])
-    if meta['eval_pending']:  # Evaluations run (on process 0 only).
-      eval_key = _advance_evaluator_key(eval_key)
-    evaluator._key = eval_key  # pylint: disable=protected-access
+    # Evaluations run on process 0 only.
+    evaluator.resume(jnp.asarray(keys["['eval_key']"]), meta['eval_pending'])
     self._resume_state = None  # Free the host copy.
     return (restored, env_state, jnp.asarray(keys["['local_key']"]),
             jnp.asarray(keys["['key_envs']"]), meta['iteration'] + 1,
@@ -202,14 +225,14 @@ class Reliability:
   def save(self, save_checkpoint_path: str, step: int, iteration: int,
            training_state: Any, env_state: Any, local_key: jax.Array,
            key_envs: jax.Array, evaluator: Any, walltime: float) -> None:
-    """Writes the resume state of Brax's step directory, marking it complete.
+    """Writes the state item, then the resume state, marking the step complete.
 
-    Called after Brax's and AMP's parts of the step are written (by process
-    0). With several processes every process calls it: each saves its own
-    environment states and keys; the training state is replicated, and
-    orbax writes it and the JSON values from process 0 (process 0's
-    walltime). Then process 0 deletes the checkpoints beyond
-    keep_checkpoints.
+    Called after Brax's part of the step is written (by process 0). Process
+    0 alone writes the extension's state item (replicated). With several
+    processes every process calls it: each saves its own environment states
+    and keys; the training state is replicated, and orbax writes it and the
+    JSON values from process 0 (process 0's walltime). Then process 0
+    deletes the checkpoints beyond keep_checkpoints.
 
     Args:
       save_checkpoint_path: the run's save_checkpoint_path.
@@ -219,24 +242,26 @@ class Reliability:
       env_state: environment states for the next epoch.
       local_key: host key the next epoch's keys are split from.
       key_envs: keys of the next environment reset.
-      evaluator: the Brax Evaluator (its key, before this step's eval).
+      evaluator: the run's evaluator (its key, before this step's eval).
       walltime: training walltime so far.
     """
-    if not self.save_state:
-      return
     save_checkpoint_path = os.fspath(save_checkpoint_path)
     step_dir = os.path.join(save_checkpoint_path, f'{step:012d}')
-    amp_commit = None
-    if training_state.amp is not None and jax.process_index() == 0:
-      amp_commit = checkpoint.commit_time(
-          os.path.join(step_dir, amp_checkpoint.DIRECTORY))
+    item_commit = None
+    if self.state_item is not None and jax.process_index() == 0:
+      self.state_item.save(step_dir,
+                           _first_replica(training_state.extension_state))
+      item_commit = checkpoint.commit_time(
+          os.path.join(step_dir, self.state_item.name))
+    if not self.save_state:
+      return
     trees = {
         'training_state': checkpoint.flatten(
-            _first_replica(training_state.replace(amp=None))),
+            _first_replica(training_state.replace(extension_state=None))),
         'env_state': checkpoint.flatten(env_state),
         'keys': checkpoint.flatten({
             'local_key': local_key, 'key_envs': key_envs,
-            'eval_key': evaluator._key}),  # pylint: disable=protected-access
+            'eval_key': evaluator.key}),
     }
     resume_lib.write(step_dir, trees, {
         'fingerprint': self.fingerprint,
@@ -245,7 +270,7 @@ class Reliability:
         'env_steps': step,
         'walltime': float(walltime),
         'eval_pending': self.eval_pending,
-        'amp_state_commit': amp_commit,
+        'state_item_commit': item_commit,
     }, per_process=('env_state', 'keys'))
     self.last_checkpoint = step_dir
     if self.keep_checkpoints and jax.process_index() == 0:

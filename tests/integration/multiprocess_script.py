@@ -103,13 +103,13 @@ def _parts(state):
       'observation_normalizer': state.normalizer_params,
       'env_steps': state.env_steps,
   }
-  if state.amp is not None:
+  if state.extension_state is not None:
     parts.update({
-        'amp_discriminator': state.amp.disc_params,
-        'amp_optimizer': state.amp.disc_optimizer_state,
-        'amp_feature_normalizer': state.amp.normalizer,
-        'amp_replay': state.amp.replay,
-        'amp_key': state.amp.key,
+        'amp_discriminator': state.extension_state.disc_params,
+        'amp_optimizer': state.extension_state.disc_optimizer_state,
+        'amp_feature_normalizer': state.extension_state.normalizer,
+        'amp_replay': state.extension_state.replay,
+        'amp_key': state.extension_state.key,
     })
   return parts
 

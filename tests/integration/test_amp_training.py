@@ -15,8 +15,7 @@ import pytest
 import amp_ppo
 from amp_ppo.amp import motion_prior
 from amp_ppo import motion as motion_lib
-from amp_ppo.reliability import amp_checkpoint
-from tests import helpers
+from amp_ppo.training import extension as extension_lib
 from tests import helpers
 
 _ENV_STEPS_PER_TRAINING_STEP = 8 * 4 * 2  # batch x unroll x minibatches
@@ -99,8 +98,8 @@ def test_returns_amp_state_as_fourth_params_entry(amp_run):
 def test_checkpoint_holds_discriminator_optimiser_and_normaliser(amp_run):
   step_dir = _last_step_dir(amp_run['checkpoint_dir'])
   final = amp_run['params'][3]
-  saved = amp_checkpoint.load(
-      final, os.path.join(step_dir, amp_checkpoint.DIRECTORY))
+  saved = extension_lib.AMP_STATE_ITEM.load(
+      final, os.path.join(step_dir, motion_prior.STATE_ITEM))
   for a, b in zip(jax.tree_util.tree_leaves(saved),
                   jax.tree_util.tree_leaves(final)):
     np.testing.assert_array_equal(a, b)
@@ -113,6 +112,15 @@ def test_restore_checkpoint_continues_the_amp_run(amp_run, reference_path):
       num_timesteps=2 * _ENV_STEPS_PER_TRAINING_STEP)
   # 48 windows were in replay; a fresh buffer would hold only 16 now.
   assert int(params[3].replay.count) == 64
+
+
+def test_no_training_steps_still_return_the_amp_state(reference_path):
+  # num_timesteps=0 returns before the loop; the AMP state is still the
+  # 4th entry, so restore_params=params continues the AMP run.
+  _, params, _ = _train(reference_path, num_timesteps=0)
+  assert len(params) == 4
+  assert isinstance(params[3], motion_prior.AmpState)
+  assert int(params[3].replay.count) == 0
 
 
 def test_restore_params_continues_the_amp_run(amp_run, reference_path):
@@ -134,7 +142,7 @@ def test_warm_start_from_ppo_only_checkpoint(reference_path, tmp_path):
   _, ppo_params, _ = amp_ppo.train(**ppo_kwargs)
   assert len(ppo_params) == 3
   step_dir = _last_step_dir(ppo_dir)
-  assert not os.path.exists(os.path.join(step_dir, amp_checkpoint.DIRECTORY))
+  assert not os.path.exists(os.path.join(step_dir, motion_prior.STATE_ITEM))
   _, params, _ = _train(reference_path, restore_checkpoint_path=step_dir,
                         num_timesteps=2 * _ENV_STEPS_PER_TRAINING_STEP)
   # The discriminator started fresh: only this run's windows are in replay.

@@ -33,6 +33,7 @@ import numpy as np
 import pytest
 
 import amp_ppo
+from amp_ppo.amp import motion_prior
 from amp_ppo.reliability import checkpoint
 from tests.integration import multiprocess_script as script
 
@@ -201,7 +202,7 @@ def test_checkpoints_are_written_once_and_completely(straight):
     step_dir = _step_dir(checkpoints, step)
     assert checkpoint.is_complete(str(step_dir))
     # Brax's part and the AMP state: written by process 0 alone.
-    for part in (step_dir, step_dir / checkpoint.AMP_STATE / 'arrays'):
+    for part in (step_dir, step_dir / motion_prior.STATE_ITEM / 'arrays'):
       assert sorted(p.name for p in part.glob('ocdbt.process_*')) == [
           'ocdbt.process_0']
     # The resume state: every process wrote its own rows into it.
@@ -223,7 +224,7 @@ def test_checkpoints_are_written_once_and_completely(straight):
   last = _step_dir(checkpoints, _STEPS[-1])
   assert script.digest_by_path(ppo_checkpoint.load(str(last))) == (
       results[0]['params'])
-  amp_state, _ = checkpoint.load(str(last / checkpoint.AMP_STATE))
+  amp_state, _ = checkpoint.load(str(last / motion_prior.STATE_ITEM))
   assert script.digest_of_arrays(amp_state['amp_state'].arrays) == (
       results[0]['amp_state'])
 

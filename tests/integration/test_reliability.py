@@ -31,7 +31,7 @@ import numpy as np
 import pytest
 
 import amp_ppo
-from amp_ppo.reliability import amp_checkpoint
+from amp_ppo.amp import motion_prior
 from amp_ppo.reliability import checkpoint
 from amp_ppo.reliability import finite_check
 from amp_ppo.reliability import resume_state
@@ -155,7 +155,7 @@ def test_resume_restores_the_whole_training_state_bit_for_bit(
   for trees, root in ((want_trees, straight['dir']),
                       (got_trees, resumed['dir'])):
     trees['amp'] = checkpoint.load(os.path.join(
-        _step_dir(root, last), amp_checkpoint.DIRECTORY))[0]['amp_state']
+        _step_dir(root, last), motion_prior.STATE_ITEM))[0]['amp_state']
   assert sorted(want_trees) == sorted(got_trees) == [
       'amp', 'env_state', 'keys', 'training_state']
   for part, leaves in want_trees.items():
@@ -242,10 +242,10 @@ def test_resume_refuses_an_amp_state_from_another_save(straight,
   shutil.copytree(_step_dir(straight['dir'], _STEPS[1]),
                   _step_dir(root, _STEPS[1]))
   amp_dir = os.path.join(_step_dir(root, _STEPS[1]),
-                         amp_checkpoint.DIRECTORY)
+                         motion_prior.STATE_ITEM)
   shutil.rmtree(amp_dir)
   shutil.copytree(os.path.join(_step_dir(straight['dir'], _STEPS[0]),
-                               amp_checkpoint.DIRECTORY), amp_dir)
+                               motion_prior.STATE_ITEM), amp_dir)
   with pytest.raises(ValueError, match='is not the AMP state'):
     amp_ppo.train(**setup.train_kwargs(reference_path,
                                        resume_checkpoint_path=root))
@@ -255,7 +255,7 @@ def _old_layout_copy(step_dir, root):
   """Brax's files of `step_dir` plus amp_ppo's files from before orbax."""
   old = _step_dir(root, int(os.path.basename(step_dir)))
   shutil.copytree(step_dir, old, ignore=shutil.ignore_patterns(
-      checkpoint.AMP_STATE, checkpoint.RESUME_STATE))
+      motion_prior.STATE_ITEM, checkpoint.RESUME_STATE))
   for name in ('amp_state.msgpack', 'resume_state.msgpack'):
     with open(os.path.join(old, name), 'wb') as f:
       f.write(b'\x80')  # Only their presence matters.
@@ -289,7 +289,7 @@ def _network_from_brax_config(observation_size, action_size, **kwargs):
 def test_brax_load_policy_reads_a_step_directory_holding_amp_ppo_state(
     straight):
   step_dir = _step_dir(straight['dir'], _STEPS[-1])
-  assert {amp_checkpoint.DIRECTORY, checkpoint.RESUME_STATE} <= set(
+  assert {motion_prior.STATE_ITEM, checkpoint.RESUME_STATE} <= set(
       os.listdir(step_dir))
   policy = ppo_checkpoint.load_policy(
       step_dir, network_factory=_network_from_brax_config)
@@ -510,7 +510,7 @@ def test_kill_during_save_leaves_the_last_complete_checkpoint(
   # Killed half-way through writing the resume state: Brax's and AMP's
   # parts of that step are there, the resume state only in orbax's
   # temporary directory, not under its own name, torn or otherwise.
-  assert os.path.isdir(os.path.join(killed_dir, amp_checkpoint.DIRECTORY))
+  assert os.path.isdir(os.path.join(killed_dir, motion_prior.STATE_ITEM))
   assert not os.path.exists(os.path.join(killed_dir, checkpoint.RESUME_STATE))
   assert any(name.startswith(checkpoint.RESUME_STATE + _ORBAX_TEMP)
              for name in os.listdir(killed_dir))

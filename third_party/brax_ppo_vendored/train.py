@@ -37,11 +37,8 @@ from brax.training.agents.ppo import networks as ppo_networks
 from brax.training.agents.ppo import optimizer as ppo_optimizer
 from brax.training.types import Params
 from brax.training.types import PRNGKey
-from amp_ppo.amp import motion_prior as amp_motion_prior
 from amp_ppo import jax_compat
-from amp_ppo.reliability import amp_checkpoint
-from amp_ppo.reliability import hooks as amp_reliability
-from amp_ppo.reliability import multiprocess as amp_multiprocess
+from amp_ppo import trainer_extension
 import flax
 import jax
 import jax.numpy as jnp
@@ -62,7 +59,7 @@ class TrainingState:
   params: ppo_losses.PPONetworkParams
   normalizer_params: running_statistics.RunningStatisticsState
   env_steps: types.UInt64
-  amp: Optional[amp_motion_prior.AmpState] = None
+  extension_state: Any = None
 
 
 def _unpmap(v):
@@ -245,9 +242,7 @@ def train(
     restore_params: Optional[Any] = None,
     restore_value_fn: bool = True,
     run_evals: bool = True,
-    amp: Optional[amp_motion_prior.Amp] = None,
-    reliability: Optional[amp_reliability.Reliability] = None,
-    make_evaluator: Optional[Callable[..., acting.Evaluator]] = None,
+    extension: trainer_extension.Extension = trainer_extension.NO_EXTENSION,
 ):
   """PPO training.
 
@@ -341,12 +336,8 @@ def train(
       progress_fn is then expected to use training_metrics.
     use_pmap_on_reset: default to True. if True, use pmap instead of vmap for
       env.reset across devices.
-    amp: Adversarial Motion Priors setup built by `amp_ppo.train`; None trains
-      plain PPO.
-    reliability: exact-resume checkpoints and non-finite checks built by
-      `amp_ppo.train`; None trains as upstream Brax does.
-    make_evaluator: an `acting.Evaluator` with its arguments, e.g. amp_ppo's
-      one that adds the style distance; None uses Brax's own.
+    extension: amp_ppo's hooks (amp_ppo/trainer_extension.py), built by
+      `amp_ppo.train`; the default is upstream Brax PPO.
 
   Returns:
     Tuple of (make_policy function, network params, metrics)
@@ -408,7 +399,7 @@ def train(
   assert num_envs % device_count == 0
 
   env = _maybe_wrap_env(
-      amp.wrap_env(environment) if amp else environment,
+      extension.wrap_env(environment),
       wrap_env,
       num_envs,
       episode_length,
@@ -418,8 +409,7 @@ def train(
       wrap_env_fn,
       randomization_fn,
   )
-  if amp:  # Above the auto-reset: marks where episodes restart.
-    env = amp.wrap_training_env(env)
+  env = extension.wrap_training_env(env)  # Above the auto-reset.
 
   def reset_fn_donated_env_state(env_state_donated, key_envs):
     return env.reset(key_envs)
@@ -531,8 +521,7 @@ def train(
     metrics['learning_rate'] = lr
 
     # apply gradients
-    if reliability:
-      metrics = reliability.minibatch_metrics(metrics, grads)
+    metrics = extension.minibatch_metrics(metrics, grads)
     params_update, optimizer_state = optimizer.update(grads, optimizer_state)
     params = optax.apply_updates(params, params_update)
 
@@ -592,8 +581,7 @@ def train(
       extra_fields = ['truncation', 'episode_metrics', 'episode_done']
       if bootstrap_on_timeout:
         extra_fields.append('time_out')
-      if amp:
-        extra_fields.extend(amp.extra_fields)
+      extra_fields.extend(extension.extra_fields)
       next_state, data = acting.generate_unroll(
           env,
           current_state,
@@ -616,10 +604,8 @@ def train(
         lambda x: jnp.reshape(x, (-1,) + x.shape[2:]), data
     )
     assert data.discount.shape[1:] == (unroll_length,)
-
-    amp_state = training_state.amp
-    if amp:  # Style reward from the rollout's discriminator, then its update.
-      data, amp_state, amp_metrics = amp.training_step(amp_state, data)
+    data, extension_state, extension_metrics = extension.training_step(
+        training_state.extension_state, data)
 
     if bootstrap_on_timeout:  # bootstrap reward on timeout
       time_out = data.extras['state_extras']['time_out']
@@ -667,10 +653,9 @@ def train(
         params=params,
         normalizer_params=normalizer_params,
         env_steps=training_state.env_steps + env_step_per_training_step,
-        amp=amp_state,
+        extension_state=extension_state,
     )
-    if amp:
-      metrics = {**metrics, **amp_metrics}
+    metrics = {**metrics, **extension_metrics}
 
     if log_training_metrics:  # log unroll metrics
       jax.debug.callback(
@@ -679,8 +664,7 @@ def train(
           data.extras['state_extras']['episode_done'],
           metrics,
       )
-    if reliability:
-      metrics = reliability.step_metrics(metrics, data.reward)
+    metrics = extension.step_metrics(metrics, data)
 
     return (new_training_state, state, new_key), metrics
 
@@ -693,8 +677,7 @@ def train(
         (),
         length=num_training_steps_per_epoch,
     )
-    if reliability:
-      loss_metrics = reliability.epoch_metrics(loss_metrics, _PMAP_AXIS_NAME)
+    loss_metrics = extension.epoch_metrics(loss_metrics, _PMAP_AXIS_NAME)
     loss_metrics = jax.tree_util.tree_map(jnp.mean, loss_metrics)
     return training_state, state, loss_metrics
 
@@ -752,7 +735,7 @@ def train(
           mode=normalize_observations_mode,
       ),
       env_steps=types.UInt64(hi=0, lo=0),
-      amp=amp.init_state() if amp else None,
+      extension_state=extension.init_state(),
   )
 
   if restore_checkpoint_path is not None:
@@ -775,9 +758,8 @@ def train(
         ),
     )
 
-  if amp:
-    training_state = training_state.replace(amp=amp_checkpoint.restore(
-        training_state.amp, restore_checkpoint_path, restore_params))
+  training_state = training_state.replace(extension_state=extension.restore(
+      training_state.extension_state, restore_checkpoint_path, restore_params))
 
   if num_timesteps == 0:
     return (
@@ -786,7 +768,7 @@ def train(
             training_state.normalizer_params,
             training_state.params.policy,
             training_state.params.value,
-        ),
+        ) + extension.extra_params(training_state.extension_state),
         {},
     )
 
@@ -797,7 +779,7 @@ def train(
   )
 
   eval_env = _maybe_wrap_env(
-      eval_env or environment,
+      extension.wrap_eval_env(eval_env or environment),
       wrap_env,
       num_eval_envs,
       episode_length,
@@ -807,7 +789,7 @@ def train(
       wrap_env_fn=wrap_env_fn,
       randomization_fn=randomization_fn,
   )
-  evaluator = (make_evaluator or acting.Evaluator)(
+  evaluator = extension.make_evaluator(
       eval_env,
       functools.partial(make_policy, deterministic=deterministic_eval),
       num_eval_envs=num_eval_envs,
@@ -819,11 +801,9 @@ def train(
   training_metrics = {}
   training_walltime = 0
   current_step = 0
-  start_iteration = 0
-  if reliability and reliability.resuming:
-    (training_state, env_state, local_key, key_envs, start_iteration,
-     current_step, training_walltime) = reliability.resume(
-         training_state, env_state, evaluator, amp)
+  (training_state, env_state, local_key, key_envs, start_iteration,
+   current_step, training_walltime) = extension.resume(
+       training_state, env_state, local_key, key_envs, evaluator)
 
   # Run initial eval
   metrics = {}
@@ -858,10 +838,9 @@ def train(
           training_epoch_with_timing(training_state, env_state, epoch_keys)
       )
       current_step = int(_unpmap(training_state.env_steps))
-      if reliability:  # Before anything is saved: a NaN epoch is not kept.
-        training_metrics = reliability.check_epoch(
-            training_metrics, current_step, num_training_steps_per_epoch,
-            env_step_per_training_step)
+      training_metrics = extension.check_epoch(  # Before anything is saved.
+          training_metrics, current_step, num_training_steps_per_epoch,
+          env_step_per_training_step)
 
       key_envs = jax.vmap(
           lambda x, s: jax.random.split(x[0], s), in_axes=(0, None)
@@ -871,11 +850,10 @@ def train(
         env_state = reset_fn(env_state, key_envs)
 
     if process_id != 0:
-      if reliability and save_checkpoint_path is not None:
-        # Its own env states and keys, into process 0's checkpoint.
-        reliability.save(save_checkpoint_path, current_step, it,
-                         training_state, env_state, local_key, key_envs,
-                         evaluator, training_walltime)
+      if save_checkpoint_path is not None:  # Its own env states and keys.
+        extension.save(save_checkpoint_path, current_step, it, training_state,
+                       env_state, local_key, key_envs, evaluator,
+                       training_walltime)
       continue
 
     # Process id == 0.
@@ -894,17 +872,13 @@ def train(
           normalize_observations=normalize_observations,
           network_factory=network_factory,
       )
-      amp_multiprocess.save_policy(  # Alone: orbax would wait for all.
+      extension.save_policy(
           checkpoint.save, save_checkpoint_path, current_step, params,
           ckpt_config
       )
-      if amp:
-        amp_checkpoint.save(f'{save_checkpoint_path}/{current_step:012d}',
-                            _unpmap(training_state.amp))
-      if reliability:  # Last: its resume state marks the step complete.
-        reliability.save(save_checkpoint_path, current_step, it,
-                         training_state, env_state, local_key, key_envs,
-                         evaluator, training_walltime)
+      extension.save(save_checkpoint_path, current_step, it, training_state,
+                     env_state, local_key, key_envs, evaluator,
+                     training_walltime)
 
     if num_evals > 0:
       metrics = training_metrics
@@ -931,8 +905,7 @@ def train(
       training_state.params.policy,
       training_state.params.value,
   ))
-  if amp:  # A 4th entry: restore_params=params continues the AMP run.
-    params = params + (_unpmap(training_state.amp),)
+  params += extension.extra_params(_unpmap(training_state.extension_state))
   logging.info('total steps: %s', total_steps)
   pmap.synchronize_hosts()
   return (make_policy, params, metrics)

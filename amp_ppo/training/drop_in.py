@@ -3,8 +3,9 @@
 The function takes every parameter of the pinned Brax `ppo.train`, with the
 same names, order and defaults, followed by keyword-only reliability and AMP
 arguments. With `amp_reference=None` and no reliability argument it calls the
-vendored Brax trainer with exactly the arguments given, so the run is Brax PPO
-bit for bit.
+vendored Brax trainer with exactly the arguments given and an extension
+without components (upstream Brax at every hook; only Brax's policy save is
+made safe for several processes), so the run is Brax PPO bit for bit.
 
 Reliability arguments (keyword-only; amp_ppo extensions, with or without AMP):
   resume_checkpoint_path: continue a run exactly where it stopped. Give the
@@ -45,7 +46,6 @@ AMP arguments (all keyword-only):
 """
 
 import dataclasses
-import functools
 import importlib.metadata
 import inspect
 import os
@@ -53,15 +53,18 @@ import os
 import jax
 
 from amp_ppo.amp import config as amp_config
+from amp_ppo.amp import motion_prior
 from amp_ppo import motion as motion_lib
 from amp_ppo.reliability import checkpoint
+from amp_ppo.reliability import finite_check
 from amp_ppo.reliability import hooks as reliability_hooks
 from amp_ppo.reliability import resume_state
+from amp_ppo.training import extension as extension_lib
 from amp_ppo.brax_ppo_vendored import train as _vendored
 
-# Parameters of the vendored trainer that are amp_ppo's own plumbing rather
+# The vendored trainer's parameter that is amp_ppo's own plumbing rather
 # than Brax's public interface.
-_INTERNAL_PARAMETERS = ('amp', 'reliability', 'make_evaluator')
+_INTERNAL_PARAMETERS = ('extension',)
 _EXTENSIONS = ('resume_checkpoint_path', 'save_resume_state', 'check_finite',
                'keep_checkpoints')
 _SETTING_PREFIX = 'amp_'
@@ -128,7 +131,9 @@ def train(*args, **kwargs):
   check_finite, save_state, resume_path, keep = _reliability_settings(
       amp_on, brax_arguments, **extensions)
   if not (amp_on or check_finite or save_state or resume_path):
-    return _vendored.train(**brax_arguments)  # Exactly Brax PPO.
+    # Exactly Brax PPO.
+    return _vendored.train(**brax_arguments,
+                           extension=extension_lib.RunExtension())
 
   amp, motion = None, None
   if amp_on:  # Loaded (and checked) first: a bad file fails before anything.
@@ -137,7 +142,8 @@ def train(*args, **kwargs):
       checkpoint.check_layout(os.fspath(
           brax_arguments['restore_checkpoint_path']))
   reliability = _reliability(all_arguments, brax_arguments, motion,
-                             check_finite, save_state, resume_path, keep)
+                             check_finite, save_state, resume_path, keep,
+                             amp_on)
   if amp_on:
     from amp_ppo.amp import build  # pylint: disable=g-import-not-at-top
 
@@ -155,34 +161,12 @@ def train(*args, **kwargs):
         seed=brax_arguments['seed'],
         wrap_env=brax_arguments['wrap_env'],
         action_repeat=brax_arguments['action_repeat'])
-    make_evaluator = _style_evaluator(brax_arguments, config,
-                                      amp)  # Sets the eval env: call first.
-    return _vendored.train(**brax_arguments, amp=amp, reliability=reliability,
-                           make_evaluator=make_evaluator)
-  return _vendored.train(**brax_arguments, reliability=reliability)
-
-
-def _style_evaluator(brax_arguments, config, amp):
-  """Adds `eval/amp/style_distance` to every evaluation's metrics.
-
-  Sets brax_arguments['eval_env'] to the eval env with the feature recorder
-  and returns the evaluator for the vendored trainer (patch 0005).
-  """
-  # NumPy and `amp` only: see the module docstring.
-  from amp_ppo.amp import style_evaluator  # pylint: disable=g-import-not-at-top
-  history = config.history_length
-  # The run's own feature function: the same features as in training, and
-  # the default one (host forward-kinematics probes included) built once.
-  brax_arguments['eval_env'] = style_evaluator.wrap_eval_env(
-      brax_arguments['eval_env'] or brax_arguments['environment'],
-      amp.frame_fn, history)
-  reference_windows = style_evaluator.sample_windows(
-      amp.reference.frames, amp.reference.starts, amp.reference.probabilities,
-      history, style_evaluator.REFERENCE_SAMPLES,
-      style_evaluator.REFERENCE_SEED)
-  return functools.partial(style_evaluator.StyleEvaluator,
-                           reference_windows=reference_windows,
-                           masks_padding=amp.masks_padding)
+    extension = extension_lib.RunExtension(
+        amp=amp, reliability=reliability,
+        style=extension_lib.StyleEvaluation(amp))
+  else:
+    extension = extension_lib.RunExtension(reliability=reliability)
+  return _vendored.train(**brax_arguments, extension=extension)
 
 
 def _reliability_settings(amp_on, brax_arguments, resume_checkpoint_path,
@@ -225,8 +209,8 @@ def _reliability_settings(amp_on, brax_arguments, resume_checkpoint_path,
 
 
 def _reliability(all_arguments, brax_arguments, motion, check_finite,
-                 save_state, resume_path,
-                 keep_checkpoints) -> reliability_hooks.Reliability:
+                 save_state, resume_path, keep_checkpoints,
+                 amp_on) -> reliability_hooks.Reliability:
   """The run's Reliability; checks a resume against this run up front.
 
   Runs before anything compiles.
@@ -239,6 +223,7 @@ def _reliability(all_arguments, brax_arguments, motion, check_finite,
     save_state: resolved setting.
     resume_path: resume_checkpoint_path.
     keep_checkpoints: resolved setting.
+    amp_on: whether AMP's quantities are checked and its state saved.
 
   Returns:
     The Reliability to pass to the vendored trainer.
@@ -262,7 +247,10 @@ def _reliability(all_arguments, brax_arguments, motion, check_finite,
       check_finite=check_finite, save_state=save_state,
       fingerprint=fingerprint, versions=versions,
       eval_pending=brax_arguments['num_evals'] > 0 and
-      brax_arguments['run_evals'], keep_checkpoints=keep_checkpoints)
+      brax_arguments['run_evals'], keep_checkpoints=keep_checkpoints,
+      checked=finite_check.quantities(
+          motion_prior.CHECKED_METRICS if amp_on else {}),
+      state_item=extension_lib.AMP_STATE_ITEM if amp_on else None)
   if resume_path is not None:
     result.prepare_resume(resume_path)
     for name in ('restore_checkpoint_path', 'restore_params'):

@@ -1,0 +1,144 @@
+"""amp_ppo's components behind the vendored trainer's one interface.
+
+`RunExtension` is what `amp_ppo.train` passes as the vendored `train()`'s
+`extension` (amp_ppo/trainer_extension.py lists the hooks). Each hook hands
+over to the component that owns the step:
+
+  AMP (amp.motion_prior.Amp)           env wrappers, extra rollout fields,
+                                       its state, style reward and
+                                       discriminator update, warm start
+  reliability (reliability.hooks)      gradient and non-finite metrics,
+                                       epoch checks, saves, resume
+  style evaluation (amp.style_evaluator)
+                                       eval env recorder, the evaluator
+
+A component that is absent leaves its hooks as upstream Brax has them.
+"""
+
+from typing import Any, Optional, Tuple
+
+from brax.training import acting
+
+from amp_ppo import trainer_extension
+from amp_ppo.amp import motion_prior
+from amp_ppo.amp import style_evaluator
+from amp_ppo.reliability import hooks as reliability_hooks
+from amp_ppo.reliability import multiprocess
+from amp_ppo.reliability import state_item as state_item_lib
+
+AMP_STATE_ITEM = state_item_lib.StateItem(
+    motion_prior.STATE_ITEM, 'the AMP state', motion_prior.STATE_MISMATCH_HINT)
+
+
+class StyleEvaluation:
+  """The style distance at every evaluation: eval env recorder, evaluator."""
+
+  def __init__(self, amp: motion_prior.Amp):
+    self._frame_fn = amp.frame_fn
+    self._history_length = amp.config.history_length
+    self.evaluator_kwargs = dict(
+        reference_windows=style_evaluator.sample_windows(
+            amp.reference.frames, amp.reference.starts,
+            amp.reference.probabilities, self._history_length,
+            style_evaluator.REFERENCE_SAMPLES, style_evaluator.REFERENCE_SEED),
+        masks_padding=amp.masks_padding)
+
+  def wrap_eval_env(self, env):
+    # The run's own feature function: the same features as in training.
+    return style_evaluator.wrap_eval_env(env, self._frame_fn,
+                                         self._history_length)
+
+
+class RunExtension(trainer_extension.Extension):
+  """The vendored trainer's extension for one run of `amp_ppo.train`."""
+
+  def __init__(self, *, amp: Optional[motion_prior.Amp] = None,
+               reliability: Optional[reliability_hooks.Reliability] = None,
+               style: Optional[StyleEvaluation] = None):
+    self.amp = amp
+    self.reliability = reliability
+    self.style = style
+    self.extra_fields = amp.extra_fields if amp else ()
+
+  # -- building the run ----------------------------------------------------
+
+  def wrap_env(self, env):
+    return self.amp.wrap_env(env) if self.amp else env
+
+  def wrap_training_env(self, env):
+    return self.amp.wrap_training_env(env) if self.amp else env
+
+  def wrap_eval_env(self, env):
+    return self.style.wrap_eval_env(env) if self.style else env
+
+  def init_state(self) -> Any:
+    return self.amp.init_state() if self.amp else None
+
+  def restore(self, state, restore_checkpoint_path, restore_params):
+    if not self.amp:
+      return state
+    return AMP_STATE_ITEM.warm_start(state, restore_checkpoint_path,
+                                     restore_params)
+
+  def make_evaluator(self, *args, **kwargs) -> acting.Evaluator:
+    evaluator_class, extra = acting.Evaluator, {}
+    if self.style:
+      evaluator_class = style_evaluator.StyleEvaluator
+      extra = self.style.evaluator_kwargs
+    if self.reliability:
+      evaluator_class = reliability_hooks.resumable(evaluator_class)
+    return evaluator_class(*args, **kwargs, **extra)
+
+  def resume(self, training_state, env_state, local_key, key_envs,
+             evaluator) -> Tuple[Any, ...]:
+    if self.reliability and self.reliability.resuming:
+      return self.reliability.resume(training_state, env_state, evaluator)
+    return super().resume(training_state, env_state, local_key, key_envs,
+                          evaluator)
+
+  # -- inside the jitted epoch ---------------------------------------------
+
+  def training_step(self, state, data):
+    if not self.amp:
+      return data, state, {}
+    # Style reward from the rollout's discriminator, then its update.
+    return self.amp.training_step(state, data)
+
+  def minibatch_metrics(self, metrics, grads):
+    if not self.reliability:
+      return metrics
+    return self.reliability.minibatch_metrics(metrics, grads)
+
+  def step_metrics(self, metrics, data):
+    if not self.reliability:
+      return metrics
+    return self.reliability.step_metrics(metrics, data.reward)
+
+  def epoch_metrics(self, metrics, axis_name):
+    if not self.reliability:
+      return metrics
+    return self.reliability.epoch_metrics(metrics, axis_name)
+
+  # -- every epoch -----------------------------------------------------------
+
+  def check_epoch(self, metrics, env_steps, steps_per_epoch,
+                  env_steps_per_step):
+    if not self.reliability:
+      return metrics
+    return self.reliability.check_epoch(metrics, env_steps, steps_per_epoch,
+                                        env_steps_per_step)
+
+  def save_policy(self, save, path, step, params, config):
+    # Alone on process 0: orbax would wait for every process.
+    multiprocess.save_policy(save, path, step, params, config)
+
+  def save(self, path, step, iteration, training_state, env_state, local_key,
+           key_envs, evaluator, walltime):
+    if self.reliability:  # Last: its resume state marks the step complete.
+      self.reliability.save(path, step, iteration, training_state, env_state,
+                            local_key, key_envs, evaluator, walltime)
+
+  def extra_params(self, state) -> Tuple[Any, ...]:
+    # A 4th entry with AMP: restore_params=params continues the AMP run.
+    return (state,) if self.amp else ()
+
