@@ -14,10 +14,12 @@ configuration fails with a list of the differences, and the orbax commit
 time of the step directory's AMP state, which must match.
 """
 
+import dataclasses
 import enum
 import functools
 import hashlib
 import os
+import types
 from typing import Any, Dict, List, Tuple
 
 from absl import logging
@@ -55,6 +57,68 @@ def describe(value: Any) -> str:
     return f'{getattr(value, "__module__", "?")}.{value.__qualname__}'
   kind = type(value)
   return f'<{kind.__module__}.{kind.__qualname__}>'
+
+
+# How deep `settings` follows objects held by objects (an environment's
+# wrapped environment, a config inside it).
+_SETTINGS_DEPTH = 3
+
+
+def settings(value: Any, name: str) -> Dict[str, str]:
+  """`name` -> description, one entry per setting of an object.
+
+  An environment is what its attributes make it (reward weights, command
+  ranges, a Playground config, the physics model), so each becomes an entry
+  named by its path (`environment._config.reward_config.scales.tracking`),
+  and a resume with another value names it. Configs and dicts are followed
+  key by key, objects (a Brax or MJX model too) attribute by attribute, a
+  pytree of arrays deeper than that is one digest, everything else is
+  `describe`d.
+  """
+  found = {}
+  _collect_settings(value, name, _SETTINGS_DEPTH, found)
+  return found
+
+
+def _collect_settings(value: Any, name: str, depth: int,
+                      found: Dict[str, str]) -> None:
+  if hasattr(value, 'to_dict') and callable(value.to_dict):
+    value = value.to_dict()  # ml_collections.ConfigDict
+  if isinstance(value, dict) and depth > 0:
+    found[name] = 'dict'
+    for key, item in value.items():
+      _collect_settings(item, f'{name}.{key}', depth, found)
+    return
+  attributes = getattr(value, '__dict__', None)
+  if (attributes is not None and depth > 0 and not callable(value) and
+      not isinstance(value, (type, enum.Enum, types.ModuleType))):
+    found[name] = describe(value)  # Its class.
+    for key in sorted(attributes):
+      _collect_settings(attributes[key], f'{name}.{key}', depth - 1, found)
+    return
+  leaves = _array_leaves(value)
+  if leaves is not None:  # Deeper than followed: one digest.
+    digest = hashlib.sha256()
+    for leaf in leaves:
+      digest.update(f'{leaf.shape}{leaf.dtype}'.encode())
+      digest.update(np.ascontiguousarray(leaf).tobytes())
+    found[name] = f'pytree of {len(leaves)} arrays:{digest.hexdigest()[:16]}'
+  elif isinstance(value, types.ModuleType):
+    found[name] = value.__name__
+  else:
+    found[name] = describe(value)
+
+
+def _array_leaves(value: Any):
+  """The leaves of a pytree of arrays (a dataclass of them), else None."""
+  if isinstance(value, (np.ndarray, jax.Array)) or not (
+      dataclasses.is_dataclass(value) or hasattr(value, 'tree_flatten')):
+    return None
+  leaves = jax.tree_util.tree_leaves(value)
+  if not leaves or not all(isinstance(leaf, (np.ndarray, np.generic,
+                                             jax.Array)) for leaf in leaves):
+    return None
+  return [np.asarray(leaf) for leaf in leaves]
 
 
 def fingerprint_differences(saved: Dict[str, str],

@@ -228,11 +228,12 @@ def _reliability(all_arguments, brax_arguments, motion, check_finite,
   Returns:
     The Reliability to pass to the vendored trainer.
   """
-  fingerprint = {
-      name: resume_state.describe(value)
-      for name, value in all_arguments.items()
-      if name not in _NOT_FINGERPRINTED
-  }
+  fingerprint = {}
+  for name, value in all_arguments.items():
+    if name == 'environment':  # Every setting, named: see `settings`.
+      fingerprint.update(resume_state.settings(value, name))
+    elif name not in _NOT_FINGERPRINTED:
+      fingerprint[name] = resume_state.describe(value)
   devices = jax.local_device_count()
   if brax_arguments['max_devices_per_host']:
     devices = min(devices, brax_arguments['max_devices_per_host'])

@@ -20,6 +20,7 @@ from amp_ppo.amp import build
 from amp_ppo.amp import config as amp_config
 from amp_ppo.amp import feature_windows
 from amp_ppo.robots import menagerie
+from tests import downloads
 from tests import helpers
 
 mujoco_playground = pytest.importorskip('mujoco_playground')
@@ -167,8 +168,10 @@ def _dog_clips_on_go1(folder):
     clips = sample_data.fetch(sample_data.MOTION_IMITATION,
                               ['dog_trot', 'dog_pace'])
   except sample_data.DownloadError as error:
-    warnings.warn(f'cannot download the dog clips from PyPI ({error}); the '
-                  'Go1 trains on a kinematic gait instead.')
+    message = f'cannot download the dog clips from PyPI ({error})'
+    if downloads.in_ci():
+      pytest.fail(f'{message}; in CI (CI=true) the data must be fetchable.')
+    warnings.warn(f'{message}; the Go1 trains on a kinematic gait instead.')
     return None
   paths = []
   for name, source in sorted(clips.items()):

@@ -37,7 +37,6 @@ from amp_ppo.reliability import finite_check
 from amp_ppo.reliability import resume_state
 from tests import helpers
 from tests.integration import reliability_setup as setup
-from tests import helpers
 
 _REPO_ROOT = str(pathlib.Path(__file__).resolve().parents[2])
 _STEPS = setup.CHECKPOINT_STEPS
@@ -203,6 +202,21 @@ def test_resume_refuses_another_configuration_before_compiling(
   message = str(error.value)
   assert 'learning_rate' in message and 'amp_style_weight' in message
   assert 'different configuration' in message
+  assert _LOWERINGS.count == start
+
+
+def test_resume_refuses_other_environment_settings_before_compiling(
+    resumed, reference_path):
+  # Same class, same shapes, another setting: the run would not be the same.
+  environment = helpers.CounterEnv()
+  environment.reward_weight = 2.0
+  start = _LOWERINGS.count
+  with pytest.raises(ValueError) as error:
+    amp_ppo.train(**setup.train_kwargs(
+        reference_path, resume_checkpoint_path=resumed['dir'],
+        environment=environment))
+  assert 'environment.reward_weight: checkpoint (absent), now 2.0' in str(
+      error.value)
   assert _LOWERINGS.count == start
 
 

