@@ -11,3 +11,4 @@
 """
 
 from amp_ppo.training.drop_in import train
+from amp_ppo.training.extension import StyleReference

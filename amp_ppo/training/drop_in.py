@@ -30,6 +30,12 @@ Reliability arguments (keyword-only; amp_ppo extensions, with or without AMP):
     not written. Checked once per epoch on metrics Brax fetches anyway.
     Adds `training/grad_norm` (PPO's gradient norm) to the metrics. Default:
     on with AMP, off for plain PPO (whose metrics then stay exactly Brax's).
+  style_reference: without AMP, measure the style distance against this
+    reference at every evaluation (`eval/amp/progress_style_distance`), for
+    a PPO-only baseline beside an AMP run; a path, list of paths,
+    `ReferenceMotion` or `amp_ppo.training.StyleReference` (which also
+    names the features and history length). Training is unchanged. With
+    AMP, the distance is always measured against `amp_reference`.
 
 AMP arguments (all keyword-only):
   amp_reference: path, list of paths or `amp_ppo.motion.ReferenceMotion`;
@@ -66,7 +72,7 @@ from amp_ppo.brax_ppo_vendored import train as _vendored
 # than Brax's public interface.
 _INTERNAL_PARAMETERS = ('extension',)
 _EXTENSIONS = ('resume_checkpoint_path', 'save_resume_state', 'check_finite',
-               'keep_checkpoints')
+               'keep_checkpoints', 'style_reference')
 _SETTING_PREFIX = 'amp_'
 _AMP_INPUTS = ('amp_reference', 'amp_feature_fn', 'amp_info_feature_key')
 _AMP_SETTINGS = {
@@ -128,9 +134,14 @@ def train(*args, **kwargs):
         f'AMP arguments {sorted(given_amp_arguments)} were given without '
         'amp_reference; AMP is on only with a reference motion. Pass '
         'amp_reference=path/to/reference.npz, or drop those arguments.')
+  style_reference = extensions.pop('style_reference')
+  if amp_on and style_reference is not None:
+    raise ValueError('style_reference is for runs without AMP; with AMP the '
+                     'style distance is measured against amp_reference.')
   check_finite, save_state, resume_path, keep = _reliability_settings(
       amp_on, brax_arguments, **extensions)
-  if not (amp_on or check_finite or save_state or resume_path):
+  if not (amp_on or check_finite or save_state or resume_path or
+          style_reference is not None):
     # Exactly Brax PPO.
     return _vendored.train(**brax_arguments,
                            extension=extension_lib.RunExtension())
@@ -165,8 +176,32 @@ def train(*args, **kwargs):
         amp=amp, reliability=reliability,
         style=extension_lib.StyleEvaluation(amp))
   else:
-    extension = extension_lib.RunExtension(reliability=reliability)
+    style = None
+    if style_reference is not None:
+      style = _style_evaluation(brax_arguments, style_reference)
+    extension = extension_lib.RunExtension(reliability=reliability,
+                                           style=style)
   return _vendored.train(**brax_arguments, extension=extension)
+
+
+def _style_evaluation(brax_arguments, style_reference):
+  """The style evaluation of a run without AMP; checks the reference."""
+  from amp_ppo.amp import build  # pylint: disable=g-import-not-at-top
+  if not isinstance(style_reference, extension_lib.StyleReference):
+    style_reference = extension_lib.StyleReference(style_reference)
+  # The AMP setup's static half (features, reference windows) with this
+  # history length; nothing of it trains.
+  setup = build.build_amp(
+      environment=brax_arguments['environment'],
+      config=amp_config.AmpConfig(
+          history_length=style_reference.history_length),
+      reference=style_reference.reference,
+      feature_fn=style_reference.feature_fn,
+      info_feature_key=style_reference.info_feature_key,
+      ppo_num_minibatches=brax_arguments['num_minibatches'],
+      seed=brax_arguments['seed'], wrap_env=brax_arguments['wrap_env'],
+      action_repeat=brax_arguments['action_repeat'])
+  return extension_lib.StyleEvaluation(setup)
 
 
 def _reliability_settings(amp_on, brax_arguments, resume_checkpoint_path,

@@ -15,7 +15,8 @@ over to the component that owns the step:
 A component that is absent leaves its hooks as upstream Brax has them.
 """
 
-from typing import Any, Optional, Tuple
+import dataclasses
+from typing import Any, Callable, Optional, Tuple
 
 from brax.training import acting
 
@@ -28,6 +29,28 @@ from amp_ppo.reliability import state_item as state_item_lib
 
 AMP_STATE_ITEM = state_item_lib.StateItem(
     motion_prior.STATE_ITEM, 'the AMP state', motion_prior.STATE_MISMATCH_HINT)
+
+
+@dataclasses.dataclass(frozen=True)
+class StyleReference:
+  """What a run without AMP measures its style distance against.
+
+  `amp_ppo.train(style_reference=...)` takes this, or a bare reference
+  (a path, a list of paths or a `ReferenceMotion`) with the defaults below.
+  A PPO-only baseline given the AMP run's reference and features reports
+  `eval/amp/progress_style_distance` at every evaluation, as the AMP run
+  does; training stays Brax PPO bit for bit.
+
+  Attributes:
+    reference: the reference motion, in any form `amp_reference` takes.
+    feature_fn: as `amp_feature_fn` (None: the default features).
+    info_feature_key: as `amp_info_feature_key`.
+    history_length: as `amp_history_length`.
+  """
+  reference: Any
+  feature_fn: Optional[Callable[..., Any]] = None
+  info_feature_key: Optional[str] = None
+  history_length: int = 2
 
 
 class StyleEvaluation:

@@ -14,7 +14,9 @@ import pytest
 
 import amp_ppo
 from amp_ppo.amp import motion_prior
+from amp_ppo.amp import style_evaluator
 from amp_ppo import motion as motion_lib
+from amp_ppo import training
 from amp_ppo.training import extension as extension_lib
 from tests import helpers
 
@@ -40,6 +42,20 @@ def _train(reference_path, **overrides):
       amp_replay_size=64)
   kwargs.update(overrides)
   return amp_ppo.train(**kwargs)
+
+
+def _ppo_kwargs(**overrides):
+  """A PPO-only run of two training steps on the counter environment."""
+  kwargs = dict(
+      environment=helpers.CounterEnv(),
+      num_timesteps=2 * _ENV_STEPS_PER_TRAINING_STEP, episode_length=16,
+      num_envs=8, batch_size=8, num_minibatches=2, unroll_length=4,
+      num_evals=2, num_eval_envs=4, seed=3,
+      network_factory=functools.partial(
+          ppo_networks.make_ppo_networks, policy_hidden_layer_sizes=(8,),
+          value_hidden_layer_sizes=(8,)))
+  kwargs.update(overrides)
+  return kwargs
 
 
 @pytest.fixture(scope='module')
@@ -129,17 +145,31 @@ def test_restore_params_continues_the_amp_run(amp_run, reference_path):
   assert int(params[3].replay.count) == 64
 
 
+def test_a_baseline_measures_its_style_without_changing_training(
+    reference_path):
+  # PPO alone, told the reference: the same params as without it, and the
+  # style distance at every evaluation, as an AMP run reports it.
+  ppo_kwargs = _ppo_kwargs()
+  _, want, _ = amp_ppo.train(**ppo_kwargs)
+  evaluations = []
+  _, got, _ = amp_ppo.train(
+      **ppo_kwargs,
+      style_reference=training.StyleReference(
+          reference_path, feature_fn=helpers.counter_features),
+      progress_fn=lambda step, metrics: evaluations.append(metrics))
+  assert len(got) == 3
+  for a, b in zip(jax.tree_util.tree_leaves(want),
+                  jax.tree_util.tree_leaves(got)):
+    np.testing.assert_array_equal(a, b)
+  distances = [m[style_evaluator.PROGRESS_STYLE_DISTANCE_KEY]
+               for m in evaluations]
+  assert len(distances) == 2 and all(np.isfinite(distances))
+
+
 def test_warm_start_from_ppo_only_checkpoint(reference_path, tmp_path):
   ppo_dir = str(tmp_path / 'ppo')
-  ppo_kwargs = {k: v for k, v in dict(
-      environment=helpers.CounterEnv(),
-      num_timesteps=2 * _ENV_STEPS_PER_TRAINING_STEP, episode_length=16,
-      num_envs=8, batch_size=8, num_minibatches=2, unroll_length=4,
-      num_evals=2, num_eval_envs=4, save_checkpoint_path=ppo_dir,
-      network_factory=functools.partial(
-          ppo_networks.make_ppo_networks, policy_hidden_layer_sizes=(8,),
-          value_hidden_layer_sizes=(8,))).items()}
-  _, ppo_params, _ = amp_ppo.train(**ppo_kwargs)
+  _, ppo_params, _ = amp_ppo.train(**_ppo_kwargs(seed=0,
+                                                 save_checkpoint_path=ppo_dir))
   assert len(ppo_params) == 3
   step_dir = _last_step_dir(ppo_dir)
   assert not os.path.exists(os.path.join(step_dir, motion_prior.STATE_ITEM))
