@@ -26,13 +26,13 @@ import sys
 from typing import Tuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 
 def response(workdir: str, commands, num_episodes: int, num_steps: int,
              seed: int):
   """[commands] mean speed (m/s) and tracking per step of the run's policy."""
+  from amp_ppo.amp import feature_windows  # pylint: disable=g-import-not-at-top
   from amp_ppo.envs import command_ant  # pylint: disable=g-import-not-at-top
   from amp_ppo.run import experiment  # pylint: disable=g-import-not-at-top
   config = experiment.load_run_config(workdir)
@@ -55,7 +55,7 @@ def response(workdir: str, commands, num_episodes: int, num_steps: int,
                        state.metrics['reward_tracking'])
       keys = jax.random.split(key, num_steps + 1)
       _, (x, done, track) = jax.lax.scan(step, env.reset(keys[0]), keys[1:])
-      alive = jnp.cumsum(done) == 0
+      alive = feature_windows.first_episode_mask(done)
       return x, alive, track
 
     keys = jax.random.split(jax.random.PRNGKey(seed), num_episodes)

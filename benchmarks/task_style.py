@@ -115,6 +115,7 @@ def main(argv=None) -> int:
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   import bench_lib  # pylint: disable=g-import-not-at-top
   from amp_ppo import main as amp_main  # pylint: disable=g-import-not-at-top
+  from amp_ppo.amp import style_evaluator  # pylint: disable=g-import-not-at-top
   from amp_ppo.run import outputs  # pylint: disable=g-import-not-at-top
 
   machine = bench_lib.prepare_experiments()
@@ -134,7 +135,8 @@ def main(argv=None) -> int:
         ppo_tracking=ppo_eval[tracking_key],
         amp_style=report['style_distance'],
         ppo_style=report['baseline']['style_distance'],
-        amp_live_style=amp_eval.get(outputs.STYLE_DISTANCE_KEY),
+        amp_live_style=amp_eval.get(
+            style_evaluator.PROGRESS_STYLE_DISTANCE_KEY),
         accuracy_reference=amp_eval.get(outputs.ACCURACY_REFERENCE_KEY),
         accuracy_policy=amp_eval.get(outputs.ACCURACY_POLICY_KEY),
         saturation_warnings=sum('saturated' in w for w in warnings),

@@ -67,10 +67,12 @@ def build_amp(environment: envs.Env, config: amp_config.AmpConfig,
                                  features.quaternion_starts(model))
     motion_lib.validate_for_env(motion, nq=nq, nv=nv, feature_size=None,
                                 history_length=history)
-    reference_frames = _reference_features(
+    reference_frames, = features.state_frames(
         feature_fn or features.default_feature_fn(environment),
-        motion_lib.concatenated(motion, 'qpos'),
-        motion_lib.concatenated(motion, 'qvel'), feature_size)
+        [(motion_lib.concatenated(motion, 'qpos'),
+          motion_lib.concatenated(motion, 'qvel'))])
+    assert reference_frames.shape[1] == feature_size, (
+        reference_frames.shape, feature_size)
   else:
     motion_lib.validate_for_env(motion, nq=None, nv=None,
                                 feature_size=feature_size, history_length=1)
@@ -152,13 +154,6 @@ def _feature_size(environment, frame_fn, info_feature_key) -> int:
         f'AMP: the feature function returns shape {shape} for one state; it '
         'must return a non-empty vector [F].')
   return int(shape[0])
-
-
-def _reference_features(feature_fn, qpos, qvel, feature_size) -> np.ndarray:
-  frames = jax.jit(jax.vmap(feature_fn))(jnp.asarray(qpos), jnp.asarray(qvel))
-  frames = np.asarray(frames, np.float32)
-  assert frames.shape[1] == feature_size, (frames.shape, feature_size)
-  return frames
 
 
 def _initial_policy_frames(environment, frame_fn, seed) -> np.ndarray:

@@ -165,3 +165,14 @@ class AmpFeatureWrapper(envs.Wrapper):
       return history, None
     return history, jnp.where(restarted, fresh_seen,
                               state.info[_FRAMES_SEEN_KEY])
+
+
+def first_episode_mask(done, axis: int = 0):
+  """Done flags, time along `axis` -> bool: the step is in the first episode.
+
+  The terminal step itself is; the steps after it, which a rollout without
+  auto-reset still simulates, are not. Every count over evaluation rollouts
+  and recorded clips uses this rule. NumPy or JAX arrays alike.
+  """
+  ended_before = done.cumsum(axis=axis) - done
+  return ended_before == 0

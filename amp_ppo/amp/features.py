@@ -10,7 +10,7 @@ during training.
 """
 
 import functools
-from typing import Any, Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from brax import envs
 from brax import kinematics as brax_kinematics
@@ -272,6 +272,21 @@ def default_feature_fn(env: envs.Env) -> FeatureFn:
   parts_fn = functools.partial(_fixed_base_parts, model, kinematics_fn)
   return functools.partial(
       _features, parts_fn, _informative_body_columns(_mj_model(env, model)))
+
+
+def state_frames(feature_fn: FeatureFn,
+                 states: Sequence[Tuple[np.ndarray, np.ndarray]]
+                ) -> List[np.ndarray]:
+  """Float32 feature frames [T, F] of each (qpos [T, nq], qvel [T, nv]).
+
+  How a state reference becomes feature frames, for training (`build`) and
+  evaluation alike. One jitted function serves every sequence, so sequences
+  of one length compile once.
+  """
+  to_frames = jax.jit(jax.vmap(feature_fn))
+  return [np.asarray(to_frames(jnp.asarray(qpos), jnp.asarray(qvel)),
+                     np.float32)
+          for qpos, qvel in states]
 
 
 def joint_state(state: envs.State) -> Tuple[jax.Array, jax.Array]:

@@ -8,13 +8,16 @@ and in the same jitted call also draws up to `SAMPLE_BUDGET` feature windows,
 uniformly without replacement, from the steps of each environment's first
 episode (the ones Brax's metrics count). Only those come to the host, where
 `style_metrics.style_distance` compares them with reference windows drawn
-once; the result is `eval/amp/style_distance`.
+once; the result is `PROGRESS_STYLE_DISTANCE_KEY`.
 
 The number is the style distance of a random subsample of the evaluation
 windows, and exactly that of all of them when they are at most the budget.
-With `action_repeat` R > 1 a control step holds the window of its last raw
-step, the windows the discriminator trains on, where the final evaluation
-(`evaluation.evaluate_policy`) takes every raw step.
+It tracks progress; it is not the final figure. Brax's evaluation samples the
+stochastic policy (unless `deterministic_eval`), and with `action_repeat`
+R > 1 a control step holds the window of its last raw step, the windows the
+discriminator trains on. The final evaluation (`amp_ppo.run.evaluation`)
+rolls out the deterministic policy, takes every raw step and draws its
+reference windows from the evaluation seed: report.json's `style_distance`.
 
 Cost per evaluation: the feature function on every step of the rollout (as
 in training), a top-k over its steps, a [budget, H, F] transfer, and
@@ -34,9 +37,15 @@ import numpy as np
 from amp_ppo.amp import feature_windows
 from amp_ppo.amp import style_metrics
 
-STYLE_DISTANCE_KEY = 'eval/amp/style_distance'
-# Policy windows per evaluation, and reference windows drawn once.
+# The training-time estimator: Brax's evaluation rollouts (stochastic policy
+# unless deterministic_eval), up to SAMPLE_BUDGET windows of each env's first
+# episode, against REFERENCE_SAMPLES reference windows drawn with
+# REFERENCE_SEED. Printed, plotted and logged as the run progresses.
+PROGRESS_STYLE_DISTANCE_KEY = 'eval/amp/progress_style_distance'
+# Policy windows per evaluation.
 SAMPLE_BUDGET = 4096
+# Reference windows drawn for a style distance: by this evaluator once per
+# run, by the final evaluation (amp_ppo.run.evaluation) once per report.
 REFERENCE_SAMPLES = 4096
 # Fixed, so that every evaluation measures against the same yardstick.
 REFERENCE_SEED = 0
@@ -48,7 +57,12 @@ _SAMPLE_VALID_KEY = 'amp_style_sample_valid'
 def sample_windows(frames: np.ndarray, starts: np.ndarray,
                    probabilities: np.ndarray, history_length: int,
                    num_samples: int, seed: int) -> np.ndarray:
-  """[num_samples, H, F] windows starting at `starts`, drawn with weights."""
+  """[num_samples, H, F] windows starting at `starts`, drawn with weights.
+
+  The reference windows of both style distances, on the host. Training
+  draws its discriminator's reference windows inside the jitted step
+  instead (`motion_prior.ReferenceWindows.sample`, jax.random).
+  """
   chosen = np.random.default_rng(seed).choice(
       np.asarray(starts), size=num_samples, p=np.asarray(probabilities))
   return np.asarray(frames, np.float64)[
@@ -66,15 +80,6 @@ def wrap_eval_env(env: envs.Env, frame_fn: Callable[[envs.State], jax.Array],
   """
   return feature_windows.AmpFeatureWrapper(env, frame_fn, history_length,
                                            first_episode_only=True)
-
-
-def first_episode_mask(done: jax.Array) -> jax.Array:
-  """[T, N] done flags -> [T, N]: step t belongs to the first episode.
-
-  The terminal step itself does; the steps after it do not.
-  """
-  ended_before = jnp.cumsum(done, axis=0) - done
-  return ended_before == 0
 
 
 class StyleEvaluator(acting.Evaluator):
@@ -105,7 +110,7 @@ class StyleEvaluator(acting.Evaluator):
           wrapped, first_state, eval_policy_fn(policy_params), key,
           unroll_length=unroll_length, extra_fields=extra_fields)
       extras = data.extras['state_extras']
-      valid = first_episode_mask(1.0 - data.discount) > 0
+      valid = feature_windows.first_episode_mask(1.0 - data.discount) > 0
       if masks_padding:
         valid &= extras[feature_windows.WINDOW_VALID_KEY]
       windows = extras[feature_windows.WINDOW_KEY]
@@ -137,7 +142,7 @@ class StyleEvaluator(acting.Evaluator):
     info = self._eval_state_to_donate.info  # this evaluation's final state
     valid = np.asarray(info[_SAMPLE_VALID_KEY])
     self.last_windows = np.asarray(info[_SAMPLE_KEY], np.float64)[valid]
-    metrics[STYLE_DISTANCE_KEY] = (
+    metrics[PROGRESS_STYLE_DISTANCE_KEY] = (
         style_metrics.style_distance(self.last_windows,
                                      self._reference_windows)
         if len(self.last_windows) else float('nan'))

@@ -15,12 +15,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from amp_ppo.amp import feature_windows
 from amp_ppo.amp import features
 from amp_ppo import motion as motion_lib
+from amp_ppo.amp import style_evaluator
 from amp_ppo.amp import style_metrics
 
-# Reference windows drawn (with the clips' weights) for the style distance.
-REFERENCE_SAMPLES = 4096
+# The final estimator, report.json's: every environment step of the final
+# deterministic policy's rollouts, against reference windows drawn from the
+# evaluation seed. The training-time one is the style evaluator's
+# (style_evaluator.PROGRESS_STYLE_DISTANCE_KEY).
+FINAL_STYLE_DISTANCE_KEY = 'style_distance'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,8 +45,7 @@ class Rollout:
   @property
   def alive(self) -> np.ndarray:
     """[N, T+1]: frame t was reached before the episode ended."""
-    ended_before = np.cumsum(self.done, axis=1) - self.done
-    return ended_before == 0
+    return feature_windows.first_episode_mask(self.done, axis=1)
 
   @property
   def stepped(self) -> np.ndarray:
@@ -126,28 +130,25 @@ def reference_frames(env: envs.Env, motion: motion_lib.ReferenceMotion,
   model = features.physics_model(env)
   motion = motion_lib.resample(motion, float(env.dt),
                                features.quaternion_starts(model))
-  to_features = jax.jit(jax.vmap(
-      feature_fn or features.default_feature_fn(env)))
-  clips = [
-      motion_lib.Clip(
-          source=clip.source, fps=clip.fps, weight=clip.weight,
-          features=np.asarray(to_features(clip.qpos, clip.qvel)))
-      for clip in motion.clips
-  ]
-  return motion_lib.ReferenceMotion(tuple(clips))
+  frames = features.state_frames(
+      feature_fn or features.default_feature_fn(env),
+      [(clip.qpos, clip.qvel) for clip in motion.clips])
+  return motion_lib.ReferenceMotion(tuple(
+      motion_lib.Clip(source=clip.source, fps=clip.fps, weight=clip.weight,
+                      features=clip_frames)
+      for clip, clip_frames in zip(motion.clips, frames)))
 
 
-def reference_windows(feature_motion: motion_lib.ReferenceMotion,
-                      history_length: int, seed: int = 0,
-                      num_samples: int = REFERENCE_SAMPLES) -> np.ndarray:
+def reference_windows(
+    feature_motion: motion_lib.ReferenceMotion, history_length: int,
+    seed: int = 0,
+    num_samples: int = style_evaluator.REFERENCE_SAMPLES) -> np.ndarray:
   """[num_samples, H, F] windows drawn with the clips' weights."""
   starts, probabilities = motion_lib.window_starts(feature_motion,
                                                    history_length)
-  frames = motion_lib.concatenated(feature_motion, 'features')
-  chosen = np.random.default_rng(seed).choice(
-      starts, size=num_samples, p=probabilities)
-  return frames[chosen[:, None] + np.arange(history_length)].astype(
-      np.float64)
+  return style_evaluator.sample_windows(
+      motion_lib.concatenated(feature_motion, 'features'), starts,
+      probabilities, history_length, num_samples, seed)
 
 
 def evaluate_policy(env: envs.Env, policy: Callable, frame_fn: Callable,
@@ -161,8 +162,8 @@ def evaluate_policy(env: envs.Env, policy: Callable, frame_fn: Callable,
       'rollout': rollout,
       'episode_return': float(np.mean(rollout.episode_returns())),
       'episode_length': float(np.mean(rollout.episode_lengths())),
-      'style_distance': style_metrics.style_distance(windows, ref_windows,
-                                                     seed=seed),
+      FINAL_STYLE_DISTANCE_KEY: style_metrics.style_distance(
+          windows, ref_windows, seed=seed),
       'num_policy_windows': int(windows.shape[0]),
   }
 

@@ -455,7 +455,8 @@ def _report(config, use_amp, steps, started, records, result, references,
       'final_return': result['episode_return'],
       'final_episode_length': result['episode_length'],
       'brax_eval_episode_reward': last_eval.get(outputs.RETURN_KEY),
-      'style_distance': result['style_distance'],
+      evaluation.FINAL_STYLE_DISTANCE_KEY: (
+          result[evaluation.FINAL_STYLE_DISTANCE_KEY]),
       'style_metric': (
           'sliced 2-Wasserstein distance between feature windows of '
           f'{config.evaluation.num_envs} deterministic rollouts and of the '

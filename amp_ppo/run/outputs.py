@@ -12,6 +12,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 from absl import logging
 import numpy as np
 
+from amp_ppo.amp import style_evaluator
+
 METRICS_FILE = 'metrics.jsonl'
 REPORT_FILE = 'report.json'
 CURVES_FILE = 'curves.png'
@@ -19,8 +21,6 @@ TENSORBOARD_DIR = 'tensorboard'
 
 RETURN_KEY = 'eval/episode_reward'
 STYLE_KEY = 'training/amp/style_reward_mean'
-# Discriminator-free (amp_ppo/amp/style_evaluator.py); lower is closer.
-STYLE_DISTANCE_KEY = 'eval/amp/style_distance'
 ACCURACY_REFERENCE_KEY = 'training/amp/accuracy_reference'
 ACCURACY_POLICY_KEY = 'training/amp/accuracy_policy'
 SPS_KEY = 'training/sps'
@@ -100,9 +100,10 @@ def format_duration(seconds: float) -> str:
 class ProgressPrinter:
   """One line per report: steps, steps/s, ETA, return, style, D accuracy.
 
-  'style dist' is the discriminator-free style distance of the evaluation
-  rollouts (lower is closer to the reference); 'style' the mean style
-  reward, which moves with the discriminator.
+  'style dist' is the discriminator-free style distance of Brax's
+  evaluation rollouts (style_evaluator's progress estimate; lower is closer
+  to the reference); 'style' the mean style reward, which moves with the
+  discriminator.
 
   The ETA extrapolates the wall time per step since the first report after
   training began (which includes the one-off compilation), so it appears
@@ -134,8 +135,9 @@ class ProgressPrinter:
              f'ETA {format_duration(eta)}']
     if RETURN_KEY in metrics:
       parts.append(f'return {metrics[RETURN_KEY]:8.2f}')
-    if STYLE_DISTANCE_KEY in metrics:
-      parts.append(f'style dist {metrics[STYLE_DISTANCE_KEY]:.3f}')
+    distance = metrics.get(style_evaluator.PROGRESS_STYLE_DISTANCE_KEY)
+    if distance is not None:
+      parts.append(f'style dist {distance:.3f}')
     if STYLE_KEY in metrics:
       parts.append(f'style {metrics[STYLE_KEY]:.3f}')
     if ACCURACY_REFERENCE_KEY in metrics:
@@ -218,9 +220,10 @@ def plot_curves(records: Sequence[Mapping[str, float]], path: str,
   if baseline:
     _plot(axes[0], baseline, RETURN_KEY, 'PPO only', linestyle='--')
   axes[0].set_title('task return (eval)')
-  _plot(axes[1], records, STYLE_DISTANCE_KEY, 'AMP')
+  _plot(axes[1], records, style_evaluator.PROGRESS_STYLE_DISTANCE_KEY, 'AMP')
   axes[1].set_ylim(bottom=0)
-  axes[1].set_title('style distance to the reference (eval, lower: closer)')
+  axes[1].set_title('style distance to the reference (progress eval, '
+                    'lower: closer)')
   _plot(axes[2], records, STYLE_KEY, 'style reward')
   axes[2].set_title('style reward (mean per step)')
   _plot(axes[3], records, ACCURACY_REFERENCE_KEY, 'on reference')

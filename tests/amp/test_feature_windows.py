@@ -301,7 +301,7 @@ def test_evaluation_recorder_runs_under_domain_randomisation(raw_class, wrap,
 
   _, (windows, done) = jax.tree_util.tree_map(
       np.asarray, jax.lax.scan(step, state, (), _EPISODE_LENGTH))
-  first_episode = (np.cumsum(done, axis=0) - done) == 0  # [T, N]
+  first_episode = feature_windows.first_episode_mask(done)  # [T, N]
   assert first_episode.all(axis=0).sum() < _NUM_ENVS  # some episodes ended
   # Within each first episode: consecutive steps, padded only at its start.
   steps = windows[..., 0]  # [T, N, H]
@@ -309,3 +309,14 @@ def test_evaluation_recorder_runs_under_domain_randomisation(raw_class, wrap,
                              np.arange(2 - history, 2), steps.shape)
   np.testing.assert_array_equal(steps[first_episode],
                                 np.maximum(expected, 0)[first_episode])
+
+
+def test_the_first_episode_ends_with_its_terminal_step():
+  done = np.array([[0, 0, 1, 0, 1], [0, 0, 0, 0, 0]], bool)  # [N, T]
+  first = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
+  np.testing.assert_array_equal(
+      feature_windows.first_episode_mask(done, axis=1), first)
+  # Time first and float flags, as Brax's evaluation hands them over.
+  np.testing.assert_array_equal(
+      feature_windows.first_episode_mask(jnp.asarray(done.T, jnp.float32)),
+      first.T)

@@ -1,4 +1,4 @@
-"""The style distance measured at every evaluation (run/style_evaluator.py).
+"""The style distance measured at every evaluation (amp/style_evaluator.py).
 
 A toy env whose feature is whatever the policy last did: a policy that
 replays the reference must score near 0, a random one far from it, and the
@@ -96,9 +96,9 @@ def test_replaying_the_reference_scores_near_zero_and_random_far():
   _, replayed = _evaluate(_replaying_policy)
   _, random = _evaluate(_random_policy)
   for metrics in replayed + random:  # at every evaluation
-    assert np.isfinite(metrics[style_evaluator.STYLE_DISTANCE_KEY])
-  near = replayed[-1][style_evaluator.STYLE_DISTANCE_KEY]
-  far = random[-1][style_evaluator.STYLE_DISTANCE_KEY]
+    assert np.isfinite(metrics[style_evaluator.PROGRESS_STYLE_DISTANCE_KEY])
+  near = replayed[-1][style_evaluator.PROGRESS_STYLE_DISTANCE_KEY]
+  far = random[-1][style_evaluator.PROGRESS_STYLE_DISTANCE_KEY]
   # Not 0: the short episodes weigh the reference's early steps more.
   assert near < 0.5 and far > 2 and near < 0.15 * far
 
@@ -121,7 +121,8 @@ def test_windows_are_those_of_each_first_episode_and_brax_metrics_unchanged():
                       axis=1)
   distances = np.abs(windows[:, None, :, 0] - expected[None]).max(axis=2)
   assert distances.min(axis=1).max() < 1e-5
-  assert metrics[-1][style_evaluator.STYLE_DISTANCE_KEY] == pytest.approx(
+  distance = metrics[-1][style_evaluator.PROGRESS_STYLE_DISTANCE_KEY]
+  assert distance == pytest.approx(
       style_metrics.style_distance(windows, _reference_windows()))
 
 
@@ -132,4 +133,6 @@ def test_a_budget_draws_distinct_windows_among_the_valid_ones():
 
 
 def test_outputs_know_the_key():
-  assert outputs.STYLE_DISTANCE_KEY == style_evaluator.STYLE_DISTANCE_KEY
+  line = outputs.ProgressPrinter(0, 10).line(
+      1, {style_evaluator.PROGRESS_STYLE_DISTANCE_KEY: 0.5})
+  assert 'style dist 0.500' in line

@@ -19,6 +19,7 @@ from ml_collections import config_flags
 import numpy as np
 import pytest
 
+from amp_ppo.amp import style_evaluator
 from amp_ppo.configs import default
 from amp_ppo import main
 from amp_ppo import motion as motion_lib
@@ -221,7 +222,8 @@ def test_style_distance_is_in_every_evaluation_and_the_curves(smoke_run,
   records = outputs.read_metrics(workdir)
   evaluations = [r for r in records if outputs.RETURN_KEY in r]
   assert len(evaluations) >= 2
-  distances = [r[outputs.STYLE_DISTANCE_KEY] for r in evaluations]
+  distances = [r[style_evaluator.PROGRESS_STYLE_DISTANCE_KEY]
+               for r in evaluations]
   assert all(np.isfinite(d) and d > 0 for d in distances), distances
   # curves.png draws them, from the run's own records.
   drawn = test_outputs.drawn_lines(records, str(tmp_path / 'curves.png'))

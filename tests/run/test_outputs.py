@@ -3,7 +3,10 @@
 import json
 import os
 
+from amp_ppo.amp import style_evaluator
 from amp_ppo.run import outputs
+
+_PROGRESS_STYLE_DISTANCE = style_evaluator.PROGRESS_STYLE_DISTANCE_KEY
 
 
 def _amp_metrics(accuracy_reference, accuracy_policy, **extra):
@@ -74,7 +77,7 @@ def test_progress_line_has_steps_rate_eta_return_style_and_accuracy():
   line = printer.line(200, _amp_metrics(
       0.9, 0.6, **{outputs.SPS_KEY: 5000.0, outputs.RETURN_KEY: 12.5,
                    outputs.STYLE_KEY: 1.25,
-                   outputs.STYLE_DISTANCE_KEY: 0.75}))
+                   _PROGRESS_STYLE_DISTANCE: 0.75}))
   assert '200/1k' in line and '20%' in line
   assert '5k steps/s' in line
   assert 'ETA 1m20s' in line  # 800 steps at 0.1 s each
@@ -130,9 +133,9 @@ def drawn_lines(records, path):
 
 
 def test_curves_show_the_style_distance_of_every_evaluation(tmp_path):
-  records = [{'step': 0, outputs.STYLE_DISTANCE_KEY: 2.0},
+  records = [{'step': 0, _PROGRESS_STYLE_DISTANCE: 2.0},
              {'step': 5, outputs.STYLE_KEY: 0.3},  # a report without eval
-             {'step': 10, outputs.STYLE_DISTANCE_KEY: 1.5}]
+             {'step': 10, _PROGRESS_STYLE_DISTANCE: 1.5}]
   drawn = drawn_lines(records, str(tmp_path / 'curves.png'))
   panel, = [lines for title, lines in drawn.items()
             if title.startswith('style distance')]
