@@ -58,8 +58,8 @@ def record_reference(env, path: str, num_steps: int = 400,
   (`amplitude` of the half range; +-0.5 rad for unlimited joints) with a PD
   law clipped to the action range. Consecutive actuators (hip, ankle of one
   leg) are a quarter period apart and consecutive legs half a period, which
-  on the ant is a trot. The rollout is one `jax.lax.scan` over `env.step`,
-  cut at the first terminal state.
+  on the ant is a trot. amp_ppo's recorder rolls it out and ends the clip
+  before the first terminal state.
 
   Args:
     env: a Brax PipelineEnv (unwrapped).
@@ -77,6 +77,7 @@ def record_reference(env, path: str, num_steps: int = 400,
   # Imported here: amp_ppo imports Brax's trainer, which the callers of the
   # other helpers may not need.
   from amp_ppo import motion as motion_lib  # pylint: disable=g-import-not-at-top
+  from amp_ppo.demos import recorder  # pylint: disable=g-import-not-at-top
 
   system = env.sys
   q_id = np.asarray(system.actuator.q_id)
@@ -93,33 +94,20 @@ def record_reference(env, path: str, num_steps: int = 400,
   action_low, action_high = (np.asarray(r) for r in
                              np.asarray(system.actuator.ctrl_range).T)
 
-  def control_step(state, t):
+  def controller(state, t, unused_input):
     q, qd = state.pipeline_state.q, state.pipeline_state.qd
     target = middle + swing * jnp.sin(
         2 * jnp.pi * frequency_hz * t * env.dt + phases)
-    action = jnp.clip(kp * (target - q[q_id]) - kd * qd[qd_id], action_low,
-                      action_high)
-    next_state = env.step(state, action)
-    frame = (next_state.pipeline_state.q, next_state.pipeline_state.qd,
-             next_state.done)
-    return next_state, frame
+    return jnp.clip(kp * (target - q[q_id]) - kd * qd[qd_id], action_low,
+                    action_high)
 
-  @jax.jit
-  def rollout(key):
-    first = env.reset(key)
-    _, (q, qd, done) = jax.lax.scan(control_step, first,
-                                    jnp.arange(num_steps))
-    q = jnp.concatenate([first.pipeline_state.q[None], q])
-    qd = jnp.concatenate([first.pipeline_state.qd[None], qd])
-    return q, qd, done
-
-  q, qd, done = jax.device_get(rollout(jax.random.PRNGKey(seed)))
-  ended = np.flatnonzero(done)
-  frames = num_steps + 1 if ended.size == 0 else int(ended[0]) + 2
-  fps = 1.0 / float(env.dt)
-  motion_lib.save_reference(path, fps=fps, qpos=q[:frames], qvel=qd[:frames])
-  return dict(frames=frames, seconds=(frames - 1) / fps, fps=fps,
-              ended_early=bool(ended.size))
+  recording = recorder.record(env, controller,
+                              jax.random.PRNGKey(seed)[None], num_steps)
+  arrays = recording.reference()
+  motion_lib.save_reference(path, **arrays)
+  frames = len(arrays['qpos'])
+  return dict(frames=frames, seconds=(frames - 1) / arrays['fps'],
+              fps=arrays['fps'], ended_early=bool(recording.ended()[0]))
 
 
 # ---------------------------------------------------------- configuration

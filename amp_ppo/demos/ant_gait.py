@@ -32,6 +32,8 @@ import numpy as np
 
 from amp_ppo import motion as motion_lib
 from amp_ppo import demos
+from amp_ppo.amp import feature_windows
+from amp_ppo.demos import recorder
 
 ENV_NAME = 'ant'
 # On a CPU, 'spring' runs the ant fastest of Brax's backends.
@@ -110,34 +112,25 @@ def gait_action(env: envs.Env, style: GaitStyle, q: jax.Array, qd: jax.Array,
   return jnp.clip(action, -1.0, 1.0)
 
 
+def _controller(env: envs.Env, style: GaitStyle) -> recorder.Controller:
+  return lambda state, step, unused: gait_action(
+      env, style, state.pipeline_state.q, state.pipeline_state.qd,
+      step * env.dt)
+
+
 def rollout(env: envs.Env, style: GaitStyle, key: jax.Array,
             num_steps: int) -> Dict[str, jax.Array]:
   """One episode under the gait; every entry is [num_steps + 1, ...].
 
-  Entry 0 is the reset state. `alive` is 0 from the first terminal step on
-  (that step's frame is the last valid one); `reward` and `x_position` are
-  the environment's.
+  Entry 0 is the reset state. `alive` is 0 after the episode's terminal
+  step (that step's frame is the last valid one); `reward` and
+  `x_position` are the environment's.
   """
-  first = env.reset(key)
-
-  def step(state, index):
-    action = gait_action(env, style, state.pipeline_state.q,
-                         state.pipeline_state.qd, index * env.dt)
-    state = env.step(state, action)
-    return state, dict(q=state.pipeline_state.q, qd=state.pipeline_state.qd,
-                       done=state.done, reward=state.reward,
-                       x_position=state.metrics['x_position'])
-
-  _, steps = jax.lax.scan(step, first, jnp.arange(num_steps))
-  start = dict(q=first.pipeline_state.q, qd=first.pipeline_state.qd,
-               done=first.done, reward=jnp.zeros(()),
-               x_position=first.pipeline_state.x.pos[0, 0])
-  out = jax.tree_util.tree_map(
-      lambda a, b: jnp.concatenate([a[None], b]), start, steps)
-  # A step counts while no earlier step ended the episode.
-  ended_before = jnp.cumsum(out['done']) - out['done']
-  out['alive'] = (ended_before == 0).astype(jnp.float32)
-  return out
+  x_position, reward, done = recorder.rollout(
+      env, _controller(env, style), key, num_steps,
+      observe=lambda state: state.pipeline_state.x.pos[0, 0])
+  alive = feature_windows.first_episode_mask(done).astype(jnp.float32)
+  return dict(x_position=x_position, reward=reward, done=done, alive=alive)
 
 
 def expert_performance(style: GaitStyle = GaitStyle(), num_steps: int = 400,
@@ -171,21 +164,16 @@ def record_reference(style: GaitStyle = GaitStyle(), num_clips: int = 4,
   env = make_env()
   warmup = int(round(warmup_seconds / env.dt))
   clip_steps = int(round(clip_seconds / env.dt))
-  keys = jax.random.split(jax.random.PRNGKey(seed), num_clips)
-  out = jax.jit(jax.vmap(
-      lambda k: rollout(env, style, k, warmup + clip_steps)))(keys)
-  qpos, qvel, alive = (np.asarray(out[k]) for k in ('q', 'qd', 'alive'))
-  if not alive.all():
+  recording = recorder.record(
+      env, _controller(env, style),
+      jax.random.split(jax.random.PRNGKey(seed), num_clips),
+      warmup + clip_steps)
+  if recording.ended().any():
     raise RuntimeError(
         f'the scripted gait fell in clip(s) '
-        f'{np.where(~alive.all(axis=1))[0].tolist()}; use a gentler '
+        f'{np.flatnonzero(recording.ended()).tolist()}; use a gentler '
         'GaitStyle (smaller amplitudes or frequency).')
-  keep = slice(warmup + 1, None)
-  return dict(
-      fps=1.0 / float(env.dt),
-      qpos=qpos[:, keep].reshape(-1, qpos.shape[-1]),
-      qvel=qvel[:, keep].reshape(-1, qvel.shape[-1]),
-      clip_ids=np.repeat(np.arange(num_clips), clip_steps).astype(np.int32))
+  return recording.reference(start=warmup + 1)  # the frames after warm-up
 
 
 def record_speed_reference(

@@ -31,6 +31,7 @@ import numpy as np
 
 from amp_ppo import motion as motion_lib
 from amp_ppo import demos
+from amp_ppo.demos import recorder
 
 ENV_NAME = 'inverted_pendulum'
 # MJX trains this system fastest on CPU (measured against 'positional',
@@ -85,28 +86,6 @@ def sway_action(style: SwayStyle, q: jax.Array, qd: jax.Array,
   return jnp.clip(force, -1.0, 1.0)[None]
 
 
-def rollout(env: envs.Env, style: SwayStyle, key: jax.Array,
-            phase: jax.Array, num_steps: int):
-  """States visited by the controller: (qpos, qvel, done), each [T+1, ...].
-
-  Frame 0 is the reset state; `phase` (seconds) shifts the sway's clock.
-  """
-  first = env.reset(key)
-
-  def step(state, index):
-    t = index * env.dt + phase
-    action = sway_action(style, state.pipeline_state.q,
-                         state.pipeline_state.qd, t)
-    state = env.step(state, action)
-    return state, (state.pipeline_state.q, state.pipeline_state.qd,
-                   state.done)
-
-  _, (q, qd, done) = jax.lax.scan(step, first, jnp.arange(num_steps))
-  prepend = lambda start, rest: jnp.concatenate([start[None], rest])
-  return (prepend(first.pipeline_state.q, q),
-          prepend(first.pipeline_state.qd, qd), prepend(first.done, done))
-
-
 def record_reference(style: SwayStyle = SwayStyle(), num_clips: int = 4,
                      clip_seconds: float = 10.0, warmup_seconds: float = 4.0,
                      seed: int = 0) -> Dict[str, np.ndarray]:
@@ -123,22 +102,22 @@ def record_reference(style: SwayStyle = SwayStyle(), num_clips: int = 4,
   env = make_env()
   warmup = int(round(warmup_seconds / env.dt))
   clip_steps = int(round(clip_seconds / env.dt))
-  keys = jax.random.split(jax.random.PRNGKey(seed), num_clips)
-  phases = jnp.arange(num_clips) * style.period / num_clips
-  run = jax.jit(jax.vmap(
-      lambda key, phase: rollout(env, style, key, phase, warmup + clip_steps)))
-  qpos, qvel, done = (np.asarray(x) for x in run(keys, phases))
-  if done.any():
+
+  def controller(state, step, phase):
+    """Tracks the sway, its clock shifted by `phase` seconds."""
+    return sway_action(style, state.pipeline_state.q, state.pipeline_state.qd,
+                       step * env.dt + phase)
+
+  recording = recorder.record(
+      env, controller, jax.random.split(jax.random.PRNGKey(seed), num_clips),
+      warmup + clip_steps,
+      clip_inputs=jnp.arange(num_clips) * style.period / num_clips)
+  if recording.ended().any():
     raise RuntimeError(
         f'the scripted controller dropped the pole in clip(s) '
-        f'{np.where(done.any(axis=1))[0].tolist()}; use gentler SwayStyle '
-        'settings (smaller amplitude or a longer period).')
-  keep = slice(warmup + 1, None)  # clip_steps frames after the warm-up
-  return dict(
-      fps=1.0 / float(env.dt),
-      qpos=qpos[:, keep].reshape(-1, qpos.shape[-1]),
-      qvel=qvel[:, keep].reshape(-1, qvel.shape[-1]),
-      clip_ids=np.repeat(np.arange(num_clips), clip_steps).astype(np.int32))
+        f'{np.flatnonzero(recording.ended()).tolist()}; use gentler '
+        'SwayStyle settings (smaller amplitude or a longer period).')
+  return recording.reference(start=warmup + 1)  # the frames after warm-up
 
 
 def define_flags() -> None:

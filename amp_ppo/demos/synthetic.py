@@ -17,24 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from amp_ppo.amp import features
-
-
-def _periodic_rollout(env: envs.Env, phases: jax.Array, amplitude: float,
-                      period: float, key: jax.Array, num_steps: int):
-  """(q, qd, done) of every frame, [T+1, ...]; frame 0 is the reset state."""
-  first = env.reset(key)
-
-  def step(state, index):
-    t = index * env.dt
-    action = amplitude * jnp.sin(2 * jnp.pi * t / period + phases)
-    state = env.step(state, action)
-    return state, features.joint_state(state) + (state.done,)
-
-  _, (q, qd, done) = jax.lax.scan(step, first, jnp.arange(num_steps))
-  first_q, first_qd = features.joint_state(first)
-  prepend = lambda start, rest: jnp.concatenate([start[None], rest])
-  return prepend(first_q, q), prepend(first_qd, qd), prepend(first.done, done)
+from amp_ppo.demos import recorder
 
 
 def periodic_reference(env: envs.Env, *, num_clips: int = 4,
@@ -52,25 +35,15 @@ def periodic_reference(env: envs.Env, *, num_clips: int = 4,
   key_phases, key_clips = jax.random.split(jax.random.PRNGKey(seed))
   phases = jax.random.uniform(key_phases, (env.action_size,),
                               maxval=2 * jnp.pi)
-  run = jax.jit(jax.vmap(lambda key: _periodic_rollout(
-      env, phases, amplitude, period, key, num_steps)))
-  q, qd, done = (np.asarray(x) for x in run(
-      jax.random.split(key_clips, num_clips)))
-  qpos, qvel, clip_ids = [], [], []
-  for clip in range(num_clips):
-    length = _frames_before_end(done[clip])
-    if length >= min_frames:
-      qpos.append(q[clip, :length])
-      qvel.append(qd[clip, :length])
-      clip_ids.append(np.full(length, len(clip_ids), np.int32))
-  if not qpos:
-    raise RuntimeError(
-        f'every synthetic clip ended within {min_frames} frames; lower the '
-        'amplitude, or give a recorded reference with --config.reference.')
-  return dict(fps=1.0 / float(env.dt), qpos=np.concatenate(qpos),
-              qvel=np.concatenate(qvel), clip_ids=np.concatenate(clip_ids))
 
+  def controller(unused_state, step, unused_input):
+    t = step * env.dt
+    return amplitude * jnp.sin(2 * jnp.pi * t / period + phases)
 
-def _frames_before_end(done: np.ndarray) -> int:
-  ended = np.flatnonzero(done > 0)
-  return int(ended[0]) if ended.size else int(done.shape[0])
+  recording = recorder.record(env, controller,
+                              jax.random.split(key_clips, num_clips),
+                              num_steps)
+  return recording.reference(
+      min_frames=min_frames,
+      advice='lower the amplitude, or give a recorded reference with '
+      '--config.reference')

@@ -16,21 +16,11 @@ from absl import app
 from absl import flags
 from brax import envs
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from amp_ppo.amp import features
 from amp_ppo import motion as motion_lib
-from amp_ppo.run import evaluation
+from amp_ppo.demos import recorder
 from amp_ppo.run import experiment
-
-# A clip needs at least one (s, s') pair.
-MIN_CLIP_FRAMES = 2
-
-
-def _joint_state_frame(state) -> jax.Array:
-  q, qd = features.joint_state(state)
-  return jnp.concatenate([q, qd])
 
 
 def record_motion(env: envs.Env, policy, *, num_clips: int, num_steps: int,
@@ -39,26 +29,23 @@ def record_motion(env: envs.Env, policy, *, num_clips: int, num_steps: int,
 
   The policy acts `num_steps` times, holding each action `action_repeat`
   environment steps as in training; every environment step is a frame.
+  Resets and actions draw the keys of `evaluation.policy_rollout`.
 
   Raises:
-    RuntimeError: every episode ended within MIN_CLIP_FRAMES frames.
+    RuntimeError: every episode ended within recorder.MIN_CLIP_FRAMES frames.
   """
-  rollout = evaluation.policy_rollout(
-      env, policy, _joint_state_frame, jax.random.PRNGKey(seed), num_clips,
-      num_steps, action_repeat)
-  nq, _ = features.state_sizes(features.physics_model(env))
-  qpos, qvel, clip_ids = [], [], []
-  for frames, alive, done in zip(rollout.frames, rollout.alive, rollout.done):
-    kept = frames[alive & ~done]  # frames before the terminal one
-    if len(kept) >= MIN_CLIP_FRAMES:
-      qpos.append(kept[:, :nq])
-      qvel.append(kept[:, nq:])
-      clip_ids.append(np.full(len(kept), len(clip_ids), np.int32))
-  if not qpos:
-    raise RuntimeError('every recorded episode ended at once; is this a '
-                       'trained checkpoint?')
-  return dict(fps=1.0 / float(env.dt), qpos=np.concatenate(qpos),
-              qvel=np.concatenate(qvel), clip_ids=np.concatenate(clip_ids))
+  clip_keys = jax.vmap(jax.random.split)(
+      jax.random.split(jax.random.PRNGKey(seed), num_clips))  # [N, 2, 2]
+  step_keys = jax.vmap(lambda key: jax.random.split(key, num_steps))(
+      clip_keys[:, 1])
+
+  def controller(state, step, keys):
+    return policy(state.obs, keys[step])[0]
+
+  recording = recorder.record(env, controller, clip_keys[:, 0], num_steps,
+                              clip_inputs=step_keys,
+                              action_repeat=action_repeat)
+  return recording.reference(advice='is this a trained checkpoint?')
 
 
 def record_from_workdir(workdir: str, out: str, *,
