@@ -50,11 +50,7 @@ def build_amp(environment: envs.Env, config: amp_config.AmpConfig,
         'reference (qpos, qvel) frames; save the reference with a '
         '`features` array instead.')
 
-  frame_fn = features.frame_fn_for(
-      environment, feature_fn, info_feature_key)
-  feature_size = _feature_size(environment, frame_fn, info_feature_key)
   history = config.history_length
-  control_dt = float(environment.dt)
 
   if motion.kind == 'state':
     model = features.physics_model(environment)
@@ -63,10 +59,19 @@ def build_amp(environment: envs.Env, config: amp_config.AmpConfig,
     # confusing one from resampling its quaternions.
     motion_lib.validate_for_env(motion, nq=nq, nv=nv, feature_size=None,
                                 history_length=1)
-    motion = motion_lib.resample(motion, control_dt,
+    if config.reference_state_init > 0:  # Traced only: before compiling.
+      _check_reference_state_init(environment, motion)
+    # Brax computes dt with JAX ops: after the checks that compile nothing.
+    motion = motion_lib.resample(motion, float(environment.dt),
                                  features.quaternion_starts(model))
     motion_lib.validate_for_env(motion, nq=nq, nv=nv, feature_size=None,
                                 history_length=history)
+    # Building the default feature function may compile (MJX's blank
+    # data), and the reference's features need it compiled: after every
+    # check that can come first, before the ones that need the features.
+    frame_fn = features.frame_fn_for(environment, feature_fn,
+                                     info_feature_key)
+    feature_size = _feature_size(environment, frame_fn, info_feature_key)
     reference_frames, = features.state_frames(
         feature_fn or features.default_feature_fn(environment),
         [(motion_lib.concatenated(motion, 'qpos'),
@@ -74,19 +79,24 @@ def build_amp(environment: envs.Env, config: amp_config.AmpConfig,
     assert reference_frames.shape[1] == feature_size, (
         reference_frames.shape, feature_size)
   else:
+    frame_fn = features.frame_fn_for(environment, feature_fn,
+                                     info_feature_key)
+    feature_size = _feature_size(environment, frame_fn, info_feature_key)
     motion_lib.validate_for_env(motion, nq=None, nv=None,
                                 feature_size=feature_size, history_length=1)
-    motion = motion_lib.resample(motion, control_dt)
+    motion = motion_lib.resample(motion, float(environment.dt))
     motion_lib.validate_for_env(motion, nq=None, nv=None,
                                 feature_size=feature_size,
                                 history_length=history)
     reference_frames = motion_lib.concatenated(motion, 'features')
+    if config.reference_state_init > 0:
+      _check_reference_state_init(environment, motion)
+  _check_finite('reference', reference_frames)
 
   starts, probabilities = motion_lib.window_starts(motion, history)
   start_states = None
   if config.reference_state_init > 0:
-    start_states = _reference_start_states(environment, motion, history,
-                                           reference_frames)
+    start_states = _reference_start_states(motion, history, reference_frames)
   policy_frames = _initial_policy_frames(environment, frame_fn, seed)
   report = feature_report(reference_frames, policy_frames)
   log_feature_report(report)
@@ -104,9 +114,8 @@ def build_amp(environment: envs.Env, config: amp_config.AmpConfig,
   return amp
 
 
-def _reference_start_states(environment, motion, history_length,
-                            reference_frames):
-  """(qpos, qvel, probability, history or None) of RSI's start frames."""
+def _check_reference_state_init(environment, motion) -> None:
+  """Refuses a reference or environment that RSI cannot start from."""
   if motion.kind != 'state':
     raise ValueError(
         'AMP reference_state_init needs reference (qpos, qvel) frames to '
@@ -125,6 +134,10 @@ def _reference_start_states(environment, motion, history_length,
   with reference_state_init.placed_at(raw, qpos0, qvel0) as calls:
     jax.eval_shape(environment.reset, jax.ShapeDtypeStruct((2,), jnp.uint32))
   reference_state_init.check_placed(raw, calls)
+
+
+def _reference_start_states(motion, history_length, reference_frames):
+  """(qpos, qvel, probability, history or None) of RSI's start frames."""
   # A start needs the H-2 frames before it in its clip to seed the feature
   # history: starts are the last frames of the clips' (H-1)-frame windows.
   past = max(history_length - 2, 0)
@@ -173,12 +186,7 @@ def feature_report(reference_frames: np.ndarray,
   """
   for name, frames in (('reference', reference_frames),
                        ('initial policy', policy_frames)):
-    bad = np.where(~np.all(np.isfinite(frames), axis=0))[0]
-    if bad.size:
-      raise ValueError(
-          f'AMP: {name} features have NaN or inf in dimension(s) '
-          f'{bad.tolist()}; check the reference file and the feature '
-          'function for those entries.')
+    _check_finite(name, frames)
   both = np.concatenate([reference_frames, policy_frames])
   constant = np.where(both.std(axis=0) < _CONSTANT_STD)[0]
   duplicates = [
@@ -195,6 +203,15 @@ def feature_report(reference_frames: np.ndarray,
       'constant_dims': constant.tolist(),
       'duplicate_dims': duplicates,
   }
+
+
+def _check_finite(name: str, frames: np.ndarray) -> None:
+  bad = np.where(~np.all(np.isfinite(frames), axis=0))[0]
+  if bad.size:
+    raise ValueError(
+        f'AMP: {name} features have NaN or inf in dimension(s) '
+        f'{bad.tolist()}; check the reference file and the feature '
+        'function for those entries.')
 
 
 def log_feature_report(report: Dict[str, Any]) -> None:

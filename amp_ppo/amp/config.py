@@ -106,6 +106,10 @@ class AmpConfig:
     if not _is_positive_int(self.history_length) or self.history_length < 2:
       raise ValueError(f'AMP setting history_length={self.history_length!r}: '
                        'must be an integer >= 2 (2 means (s, s\')).')
+    if not isinstance(self.normalize_features, bool):
+      raise ValueError(
+          f'AMP setting normalize_features={self.normalize_features!r}: '
+          'must be True or False.')
     if not _is_finite_number(self.feature_clip) or self.feature_clip <= 0:
       raise ValueError(f'AMP setting feature_clip={self.feature_clip!r}: '
                        'must be a finite number > 0.')

@@ -7,14 +7,17 @@ import os
 import subprocess
 import sys
 
+from brax.envs import inverted_pendulum
 from brax.training.agents.ppo import networks as ppo_networks
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import amp_ppo
 from amp_ppo.amp import motion_prior
 from amp_ppo.amp import style_evaluator
+from amp_ppo.demos import cartpole_sway
 from amp_ppo import motion as motion_lib
 from amp_ppo import training
 from amp_ppo.training import extension as extension_lib
@@ -196,6 +199,7 @@ class _NoCompilation:
     ('nan', 'not finite'),
     ('width', 'features'),
     ('bad_setting', 'loss'),
+    ('normalize_features', 'normalize_features'),
     ('setting_without_reference', 'amp_reference'),
     ('no_wrap', 'wrap_env'),
     ('missing_info_key', 'amp_info_feature_key'),
@@ -218,6 +222,8 @@ def test_bad_input_fails_clearly_before_compiling(case, message, tmp_path,
     path = reference_path
   if case == 'bad_setting':
     overrides = dict(amp_loss='wgan')
+  elif case == 'normalize_features':
+    overrides = dict(amp_normalize_features='yes')
   elif case == 'setting_without_reference':
     path = None
   elif case == 'no_wrap':
@@ -228,6 +234,27 @@ def test_bad_input_fails_clearly_before_compiling(case, message, tmp_path,
     overrides = dict(amp_reference_state_init=0.5)
   with _NoCompilation(), pytest.raises(ValueError, match=message):
     _train(path, **overrides)
+
+
+class _PendulumResetTwice(inverted_pendulum.InvertedPendulum):
+  """A reset that builds a physics state twice: no single RSI start."""
+
+  def reset(self, rng):
+    self.pipeline_init(self.sys.init_q, jnp.zeros(self.sys.qd_size()))
+    return super().reset(rng)
+
+
+def test_a_state_reference_rsi_refusal_comes_before_compiling():
+  # (qpos, qvel) frames: their features need the feature function compiled,
+  # so reference state init's checks must run before that.
+  environment = _PendulumResetTwice(backend='mjx')
+  with _NoCompilation(), pytest.raises(ValueError, match='2 times'):
+    amp_ppo.train(
+        environment=environment, num_timesteps=64,
+        episode_length=16, num_envs=8, batch_size=8, num_minibatches=2,
+        unroll_length=4,
+        amp_reference=cartpole_sway.BUNDLED_REFERENCE,
+        amp_reference_state_init=0.5)
 
 
 def test_several_devices_stay_replicated():
