@@ -38,8 +38,10 @@ from amp_ppo.amp import losses
 from amp_ppo import motion as motion_lib
 from amp_ppo.robots import menagerie
 from amp_ppo.reliability import checkpoint as step_checkpoint
+from amp_ppo.reliability import resume_state
 from amp_ppo.run import evaluation
 from amp_ppo.run import outputs
+from amp_ppo import training
 
 CONFIG_FILE = 'config.json'
 CHECKPOINT_DIR = 'checkpoints'
@@ -204,7 +206,8 @@ class _Start:
   """Where training starts: fresh, exactly resumed, or continued.
 
   An unfinished run resumes exactly (optimiser, environments, keys and loop
-  position restored; Brax keeps counting steps). A finished run whose
+  position restored; Brax keeps counting steps), a continued one with the
+  offset it was continued with. A finished run whose
   num_timesteps was raised continues from its checkpoint's parameters and
   AMP state (Brax's `restore_checkpoint_path`) for the remaining steps, with
   a fresh PPO optimiser; its steps count on from `step_offset`.
@@ -225,8 +228,11 @@ def _start(workdir: str, resume_run: bool, total_steps: int,
     return _Start()
   step, path = latest
   if step < load_run_config(workdir).ppo.num_timesteps:
+    # A continued run counts its steps from 0 and is published with its
+    # offset added: the resume state holds Brax's own count.
+    offset = step - resume_state.read(path)[1]['env_steps']
     printer(f'resuming the interrupted run exactly from {path} (step {step})')
-    return _Start(step=step, resume_path=path)
+    return _Start(step=step, step_offset=offset, resume_path=path)
   printer(f'continuing the finished run from {path} (step {step}) up to '
           f'{total_steps} steps, with a fresh PPO optimiser')
   return _Start(step=step, step_offset=step, restore_path=path)
@@ -253,12 +259,17 @@ def _train_kwargs(config: ml_collections.ConfigDict, workdir: str,
                 keep_checkpoints=config.get('keep_checkpoints'),
                 resume_checkpoint_path=start.resume_path,
                 restore_checkpoint_path=start.restore_path)
+  feature_fn = load_feature_fn(config.feature_fn, env)
+  info_feature_key = config.info_feature_key or None
   if use_amp:
-    kwargs.update(amp_reference=references,
-                  amp_feature_fn=load_feature_fn(config.feature_fn, env),
-                  amp_info_feature_key=config.info_feature_key or None)
+    kwargs.update(amp_reference=references, amp_feature_fn=feature_fn,
+                  amp_info_feature_key=info_feature_key)
     kwargs.update({f'amp_{name}': _plain(value)
                    for name, value in config.amp.to_dict().items()})
+  else:  # Measured as the AMP run is, for curves.png; PPO trains as ever.
+    kwargs['style_reference'] = training.StyleReference(
+        references, feature_fn=feature_fn, info_feature_key=info_feature_key,
+        history_length=config.amp.history_length)
   return kwargs
 
 
@@ -317,7 +328,6 @@ def _train(config, workdir, env, env_kwargs, use_amp, references, start,
   keep = config.get('keep_checkpoints')
   kwargs['progress_fn'] = _progress_fn(workdir, start, total_steps, keep,
                                        log, monitor, warnings, printer)
-  from amp_ppo import training  # pylint: disable=g-import-not-at-top
   try:
     make_policy, params, _ = training.train(**kwargs)
   finally:

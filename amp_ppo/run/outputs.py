@@ -221,6 +221,9 @@ def plot_curves(records: Sequence[Mapping[str, float]], path: str,
     _plot(axes[0], baseline, RETURN_KEY, 'PPO only', linestyle='--')
   axes[0].set_title('task return (eval)')
   _plot(axes[1], records, style_evaluator.PROGRESS_STYLE_DISTANCE_KEY, 'AMP')
+  if baseline:
+    _plot(axes[1], baseline, style_evaluator.PROGRESS_STYLE_DISTANCE_KEY,
+          'PPO only', linestyle='--')
   axes[1].set_ylim(bottom=0)
   axes[1].set_title('style distance to the reference (progress eval, '
                     'lower: closer)')

@@ -10,6 +10,7 @@ again here.
 import hashlib
 import json
 import os
+import shutil
 import sys
 
 from absl import flags
@@ -110,6 +111,18 @@ def test_baseline_kwargs_have_no_amp_arguments(monkeypatch):
   kwargs = experiment._train_kwargs(config, '/unused', env, env_kwargs, False,
                                     ['ref.npz'], experiment._Start())
   assert not [name for name in kwargs if name.startswith('amp_')]
+
+
+def test_the_baseline_measures_its_style_as_the_amp_run_does(monkeypatch):
+  config = _parse_config(monkeypatch, '--config.amp.history_length=3')
+  env, env_kwargs = experiment.make_env(config.env)
+  kwargs = experiment._train_kwargs(config, '/unused', env, env_kwargs, False,
+                                    ['ref.npz'], experiment._Start())
+  style = kwargs['style_reference']
+  assert style.reference == ['ref.npz']
+  assert style.history_length == 3
+  assert style.feature_fn is experiment.load_feature_fn(config.feature_fn,
+                                                        env)
 
 
 def test_keep_checkpoints_reaches_the_trainer_and_the_published_ones(
@@ -279,6 +292,47 @@ def test_record_writes_a_reference_matching_a_rollout(smoke_run, tmp_path):
   assert expected and len(motion.clips) == len(expected)
   for clip, frames in zip(motion.clips, expected):
     np.testing.assert_allclose(clip.qpos, frames, atol=1e-6)
+
+
+class _Interrupt(Exception):
+  pass
+
+
+def _continue(workdir, config, stop_after_step=None):
+  def printer(unused_line):
+    # Lines are printed after each checkpoint is published.
+    latest = experiment.latest_checkpoint(workdir)
+    if stop_after_step and latest and latest[0] > stop_after_step:
+      raise _Interrupt()
+  return experiment.run_experiment(config, workdir, resume=True,
+                                   render=False, printer=printer)
+
+
+def test_an_interrupted_continued_run_resumes_exactly(smoke_run, tmp_path):
+  # Continue the finished smoke run to 4x its steps, once straight and once
+  # interrupted after its first new checkpoint and resumed with the same
+  # flags: the same steps, numbered from the whole run's count, and the same
+  # final policy.
+  workdir, _ = smoke_run
+  first_step, _ = experiment.latest_checkpoint(workdir)
+  config = default.get_config('smoke')
+  config.ppo.update(num_timesteps=4 * first_step, num_evals=4)
+  straight, interrupted = str(tmp_path / 'straight'), str(tmp_path / 'cut')
+  for copy in (straight, interrupted):
+    shutil.copytree(workdir, copy)
+  want = _continue(straight, config)
+  with pytest.raises(_Interrupt):
+    _continue(interrupted, config, stop_after_step=first_step)
+  cut_at, _ = experiment.latest_checkpoint(interrupted)
+  assert first_step < cut_at < want.report['steps']
+  got = _continue(interrupted, config)
+  assert got.report['steps'] == want.report['steps'] == 4 * first_step
+  steps = [r['step'] for r in outputs.read_metrics(interrupted)]
+  assert steps == [r['step'] for r in outputs.read_metrics(straight)]
+  for run in (want, got):
+    assert run.report['checkpoint'].endswith(f'{4 * first_step:012d}')
+  assert _params_sha256(got.report['checkpoint']) == _params_sha256(
+      want.report['checkpoint'])
 
 
 def test_resume_continues_steps_and_amp_state(smoke_run):

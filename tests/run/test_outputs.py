@@ -109,7 +109,7 @@ def test_curves_png_is_written(tmp_path):
     assert f.read(8) == b'\x89PNG\r\n\x1a\n'
 
 
-def drawn_lines(records, path):
+def drawn_lines(records, path, baseline=()):
   """{panel title: {label: (steps, values)}} of the curves of `records`."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
@@ -126,7 +126,7 @@ def drawn_lines(records, path):
 
   pyplot.Figure.savefig = spy
   try:
-    outputs.plot_curves(records, path)
+    outputs.plot_curves(records, path, baseline=baseline)
   finally:
     pyplot.Figure.savefig = save
   return drawn
@@ -140,6 +140,18 @@ def test_curves_show_the_style_distance_of_every_evaluation(tmp_path):
   panel, = [lines for title, lines in drawn.items()
             if title.startswith('style distance')]
   assert panel['AMP'] == ([0, 10], [2.0, 1.5])
+
+
+def test_curves_show_the_baselines_style_distance_beside_amps(tmp_path):
+  amp = [{'step': 0, _PROGRESS_STYLE_DISTANCE: 2.0},
+         {'step': 10, _PROGRESS_STYLE_DISTANCE: 0.5}]
+  ppo = [{'step': 0, _PROGRESS_STYLE_DISTANCE: 2.0},
+         {'step': 10, _PROGRESS_STYLE_DISTANCE: 1.8}]
+  drawn = drawn_lines(amp, str(tmp_path / 'curves.png'), baseline=ppo)
+  panel, = [lines for title, lines in drawn.items()
+            if title.startswith('style distance')]
+  assert panel['AMP'] == ([0, 10], [2.0, 0.5])
+  assert panel['PPO only'] == ([0, 10], [2.0, 1.8])
 
 
 def test_write_json_is_strict(tmp_path):
