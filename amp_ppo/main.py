@@ -32,6 +32,7 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from amp_ppo.run import evaluation
 from amp_ppo.run import experiment
 from amp_ppo.run import outputs
 
@@ -39,6 +40,8 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 CONFIGS_DIR = os.path.join(_PACKAGE_DIR, 'configs')
 _DEFAULT_CONFIG = os.path.join(CONFIGS_DIR, 'default.py')
 BASELINE_DIR = 'baseline'
+# The final policy's style distance in report.json.
+_STYLE_DISTANCE = evaluation.FINAL_STYLE_DISTANCE_KEY
 
 
 def bundled_config_names() -> List[str]:
@@ -164,8 +167,8 @@ def summary(report: dict) -> str:
       _pair('final return', report['final_return'],
             baseline and baseline['final_return'], '{:.1f}'),
       _pair('style distance to reference (lower = closer)',
-            report['style_distance'], baseline and baseline['style_distance'],
-            '{:.3f}'),
+            report[_STYLE_DISTANCE],
+            baseline and baseline[_STYLE_DISTANCE], '{:.3f}'),
   ]
   if 'total_wall_time_seconds' in report:
     lines.append('total wall time: ' + outputs.format_duration(
@@ -199,13 +202,13 @@ def run(config, workdir: str, *, resume: bool, overwrite: bool,
     print(f'PPO-only baseline -> {baseline_dir}')
     baseline_run = experiment.run_experiment(
         config, baseline_dir, use_amp=False, resume=resume, render=render)
-    # Redraw with the baseline's return beside AMP's.
+    # Redraw with the baseline's return and style distance beside AMP's.
     outputs.plot_curves(amp_run.records,
                         os.path.join(workdir, outputs.CURVES_FILE),
                         baseline=baseline_run.records)
     report['baseline'] = {
         key: baseline_run.report[key]
-        for key in ('final_return', 'final_episode_length', 'style_distance',
+        for key in ('final_return', 'final_episode_length', _STYLE_DISTANCE,
                     'steps', 'wall_time_seconds', 'brax_eval_episode_reward')
     }
     report['baseline']['workdir'] = baseline_dir

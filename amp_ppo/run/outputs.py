@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 from absl import logging
 import numpy as np
 
+from amp_ppo.amp import motion_prior
 from amp_ppo.amp import style_evaluator
 
 METRICS_FILE = 'metrics.jsonl'
@@ -20,9 +21,10 @@ CURVES_FILE = 'curves.png'
 TENSORBOARD_DIR = 'tensorboard'
 
 RETURN_KEY = 'eval/episode_reward'
-STYLE_KEY = 'training/amp/style_reward_mean'
-ACCURACY_REFERENCE_KEY = 'training/amp/accuracy_reference'
-ACCURACY_POLICY_KEY = 'training/amp/accuracy_policy'
+# Brax reports training metrics under 'training/'.
+STYLE_KEY = 'training/' + motion_prior.STYLE_REWARD_MEAN
+ACCURACY_REFERENCE_KEY = 'training/' + motion_prior.ACCURACY_REFERENCE
+ACCURACY_POLICY_KEY = 'training/' + motion_prior.ACCURACY_POLICY
 SPS_KEY = 'training/sps'
 
 
