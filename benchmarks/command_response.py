@@ -17,7 +17,7 @@ commands drawn uniformly from `--command_range` (the environment's by
 default): a policy that ignores its command. A benchmark that tests command
 following needs the first near 1 and the second well below it.
 
-  python benchmarks/command_response.py /tmp/ts/seed0 /tmp/ts/seed0/baseline
+  python -m benchmarks.command_response /tmp/ts/seed0 /tmp/ts/seed0/baseline
 """
 
 import argparse
@@ -117,8 +117,7 @@ def main(argv=None) -> int:
   parser.add_argument('--reference', default=None,
                       help="default: command_ant's multi-speed trot")
   args = parser.parse_args(argv)
-  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-  import bench_lib  # pylint: disable=g-import-not-at-top
+  from benchmarks import bench_lib  # pylint: disable=g-import-not-at-top
   from amp_ppo.envs import command_ant  # pylint: disable=g-import-not-at-top
   command_range = (tuple(float(c) for c in args.command_range.split(','))
                    if args.command_range else command_ant.COMMAND_RANGE)

@@ -2,7 +2,7 @@ r"""How the cart-pole demo's trained carts move, against the reference's sway.
 
 Usage (after `make demo`, or any run of the default config):
 
-  python benchmarks/demo_motion.py --workdir=amp_runs/default
+  python -m benchmarks.demo_motion --workdir=amp_runs/default
 
 For the final checkpoint of the run and of its PPO-only baseline (if there),
 it runs 16 deterministic 10-second rollouts from the environment's reset and

@@ -9,8 +9,8 @@ r"""Imitation from demonstrations alone: AMP with no task reward on the ant.
    the fraction the policy recovers, with the env steps and wall time the
    training took.
 
-  python benchmarks/imitation.py
-  python benchmarks/imitation.py --num_timesteps 5000000 --seed 1
+  python -m benchmarks.imitation
+  python -m benchmarks.imitation --num_timesteps 5000000 --seed 1
 
 The task return here is Brax ant's forward reward summed over the episode
 (its x velocity, so distance / dt). Its full reward also pays 1 per step for
@@ -82,8 +82,7 @@ def summary_row(name, performance, dt):
 
 def main(argv=None) -> int:
   args = parse_args(argv)
-  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-  import bench_lib  # pylint: disable=g-import-not-at-top
+  from benchmarks import bench_lib  # pylint: disable=g-import-not-at-top
   from amp_ppo.run import experiment  # pylint: disable=g-import-not-at-top
   from amp_ppo import motion as motion_lib  # pylint: disable=g-import-not-at-top
   from amp_ppo.configs import ant  # pylint: disable=g-import-not-at-top

@@ -18,7 +18,7 @@ minibatch and with 4 steps). Pieces take turns round by round; figures are
 medians, in wall-clock seconds and in this process's CPU seconds (the
 latter compare with the CPU seconds per epoch that throughput.py prints).
 
-  python benchmarks/profile_amp.py
+  python -m benchmarks.profile_amp
 """
 
 import argparse
@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 
-import throughput
+from benchmarks import throughput
 
 DEFAULT_DISC = '1024x512/None,1024x512/4,256x256/None,256x256/4'
 
@@ -221,7 +221,7 @@ def main(argv=None) -> int:
   args.epochs = 2  # Only for ppo_arguments; nothing is trained here.
   if args.devices != 1:
     raise SystemExit('profile_amp.py times one device; use --devices 1.')
-  import bench_lib  # pylint: disable=g-import-not-at-top
+  from benchmarks import bench_lib  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
 
   machine = bench_lib.machine_description()

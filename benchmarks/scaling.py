@@ -16,8 +16,8 @@ Steps/s may still grow with N when one device leaves cores idle, up to the
 number of cores; the figures show what splitting costs and how busy the
 cores are, not what more devices would gain.
 
-  python benchmarks/scaling.py                 # 1, 2, 4 devices
-  python benchmarks/scaling.py --device_counts 1,2 --epochs 3
+  python -m benchmarks.scaling                 # 1, 2, 4 devices
+  python -m benchmarks.scaling --device_counts 1,2 --epochs 3
 """
 
 import argparse
@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 
-import throughput
+from benchmarks import throughput
 
 _RESULT_PREFIX = 'RESULT '
 
@@ -53,7 +53,7 @@ def child(args: argparse.Namespace) -> int:
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
 
-  import bench_lib  # pylint: disable=g-import-not-at-top
+  from benchmarks import bench_lib  # pylint: disable=g-import-not-at-top
   from amp_ppo.amp import config as amp_config  # pylint: disable=g-import-not-at-top
 
   if jax.local_device_count() != args.devices:
@@ -111,9 +111,11 @@ def run_child(args: argparse.Namespace, devices: int, argv) -> dict:
            if not f.startswith('--xla_force_host_platform_device_count')]
   env['XLA_FLAGS'] = ' '.join(
       flags + [f'--xla_force_host_platform_device_count={devices}'])
-  command = [sys.executable, os.path.abspath(__file__), '--child',
+  command = [sys.executable, '-m', 'benchmarks.scaling', '--child',
              '--devices', str(devices)] + list(argv)
-  process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  process = subprocess.Popen(command, env=env, cwd=root,
+                             stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
   report = None
   for line in process.stdout:
@@ -150,7 +152,7 @@ def main(argv=None) -> int:
       raise SystemExit(f'--num_envs {args.num_envs} is not divisible by '
                        f'{count} devices.')
   # The parent needs no forced devices: importing JAX here is harmless.
-  import bench_lib  # pylint: disable=g-import-not-at-top
+  from benchmarks import bench_lib  # pylint: disable=g-import-not-at-top
 
   machine = bench_lib.machine_description()
   print('machine: ' + '; '.join(

@@ -6,8 +6,8 @@ task return and the style distance to the reference (sliced Wasserstein
 distance between feature windows, amp_ppo/amp/style_metrics.py) of each run,
 then their mean, standard deviation (over seeds) and range.
 
-  python benchmarks/style.py                      # demo and ant, seeds 0-2
-  python benchmarks/style.py --systems demo --seeds 0,1,2,3,4
+  python -m benchmarks.style                      # demo and ant, seeds 0-2
+  python -m benchmarks.style --systems demo --seeds 0,1,2,3,4
 
 Systems: 'demo' is the default demo (amp_ppo/configs/default.py, cart-pole
 sway); 'ant' is amp_ppo/configs/ant.py:cpu (Brax ant, spring backend, 3M
@@ -74,8 +74,7 @@ def spread(values, digits: int):
 
 def main(argv=None) -> int:
   args = parse_args(argv)
-  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-  import bench_lib  # pylint: disable=g-import-not-at-top
+  from benchmarks import bench_lib  # pylint: disable=g-import-not-at-top
   from amp_ppo import main as amp_main  # pylint: disable=g-import-not-at-top
 
   machine = bench_lib.prepare_experiments()

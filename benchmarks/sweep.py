@@ -8,7 +8,7 @@ task return, the command ant's tracking return, the discriminator's final
 accuracies, the style reward per step at the end, and how many seeds raised
 a saturation warning. The README's tuning guide is written from its tables.
 
-  python benchmarks/sweep.py --system demo --seeds 0,1,2 \
+  python -m benchmarks.sweep --system demo --seeds 0,1,2 \
       --setting preset --setting amp.replay_size=4096 \
       --setting amp.disc_num_minibatches=4,amp.disc_learning_rate=3e-4
 
@@ -28,16 +28,13 @@ import tempfile
 import time
 from typing import Any, Dict, List, Tuple
 
-# bench_lib, style and task_style live beside this script.
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
 PRESET = 'preset'
 
 
 def load_system(system: str, seed: int, num_timesteps=None):
   """The system's config with `seed` as PPO's and the evaluation's seed."""
-  import style  # pylint: disable=g-import-not-at-top
-  import task_style  # pylint: disable=g-import-not-at-top
+  from benchmarks import style  # pylint: disable=g-import-not-at-top
+  from benchmarks import task_style  # pylint: disable=g-import-not-at-top
   if system == 'command_ant':
     return task_style.load_config(seed, num_timesteps)
   if system not in style.SYSTEMS:
@@ -48,7 +45,7 @@ def load_system(system: str, seed: int, num_timesteps=None):
 
 def parse_overrides(setting: str) -> List[Tuple[str, Any]]:
   """'amp.replay_size=4096,amp.loss=bce' -> [(path, value), ...]."""
-  import bench_lib  # pylint: disable=g-import-not-at-top
+  from benchmarks import bench_lib  # pylint: disable=g-import-not-at-top
   if setting == PRESET:
     return []
   overrides = []
@@ -89,7 +86,7 @@ def _last(records: List[Dict[str, Any]], key: str):
 def summarise(workdir: str, report: Dict[str, Any]) -> Dict[str, Any]:
   """One run's figures from its report and metrics.jsonl."""
   from amp_ppo.run import outputs  # pylint: disable=g-import-not-at-top
-  import task_style  # pylint: disable=g-import-not-at-top
+  from benchmarks import task_style  # pylint: disable=g-import-not-at-top
   records = outputs.read_metrics(workdir)
   warnings = report.get('discriminator_warnings', [])
   return dict(
@@ -157,7 +154,7 @@ def main(argv=None) -> int:
       configs[setting, seed] = apply_overrides(
           load_system(args.system, seed, args.num_timesteps),
           parse_overrides(setting))
-  import bench_lib  # pylint: disable=g-import-not-at-top
+  from benchmarks import bench_lib  # pylint: disable=g-import-not-at-top
   from amp_ppo import main as amp_main  # pylint: disable=g-import-not-at-top
 
   machine = bench_lib.prepare_experiments()

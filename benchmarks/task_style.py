@@ -17,8 +17,8 @@ and the discriminator's health (final accuracies, saturation warnings).
 Targets (issue #13): AMP's tracking return >= 90 % of PPO's and its style
 distance <= 1/3 of PPO's, on every seed, with no saturation warning.
 
-  python benchmarks/task_style.py                       # seeds 0,1,2, 5M steps
-  python benchmarks/task_style.py --seeds 0 --num_timesteps 1000000
+  python -m benchmarks.task_style                       # seeds 0,1,2, 5M steps
+  python -m benchmarks.task_style --seeds 0 --num_timesteps 1000000
 
 `--system go1` runs the same comparison on MuJoCo Playground's
 Go1JoystickFlatTerrain (amp_ppo/configs/playground.py: Playground's
@@ -32,7 +32,7 @@ needs. On a CPU, `--system go1_smoke` runs it at a tiny size:
   python -m amp_ppo.mocap convert \
       ~/.cache/amp_ppo/clips/motion-imitation-0.0.6/dog_trot.txt \
       --env Go1JoystickFlatTerrain --out trot.npz
-  python benchmarks/task_style.py --system go1 --reference trot.npz \
+  python -m benchmarks.task_style --system go1 --reference trot.npz \
       --seeds 0 --num_timesteps 50000000
 """
 
@@ -112,8 +112,7 @@ def main(argv=None) -> int:
   # Bad settings stop here, before anything compiles.
   configs = {seed: load_config(seed, args.num_timesteps, args.system,
                                args.reference) for seed in seeds}
-  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-  import bench_lib  # pylint: disable=g-import-not-at-top
+  from benchmarks import bench_lib  # pylint: disable=g-import-not-at-top
   from amp_ppo import main as amp_main  # pylint: disable=g-import-not-at-top
   from amp_ppo.amp import style_evaluator  # pylint: disable=g-import-not-at-top
   from amp_ppo.run import outputs  # pylint: disable=g-import-not-at-top

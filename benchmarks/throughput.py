@@ -5,9 +5,11 @@ AMP off, and AMP on with default settings), taking turns epoch by epoch
 (off, on, off, on, ...; see bench_lib.run_interleaved), and prints env
 steps/s of each, their ratio and each variant's compile time.
 
-  python benchmarks/throughput.py                  # ant, spring, 1024 envs
-  python benchmarks/throughput.py --epochs 3 --variants off,on,\
+  python -m benchmarks.throughput                  # ant, spring, 1024 envs
+  python -m benchmarks.throughput --epochs 3 --variants off,on,\
 on:disc_hidden_layer_sizes=256x256,on:disc_num_minibatches=4
+
+(from the repository root, as every benchmark).
 
 Variants are 'off' or 'on' followed by ':name=value' items: AmpConfig
 fields (without the amp_ prefix; tuples as 256x256) or other amp_ppo.train
@@ -32,7 +34,7 @@ in the process. The compile-time ratio is therefore measured apart, after
 the throughput runs: `--compile_rounds` rounds of fresh processes, one per
 variant and round in turn (off, on, off, on, ...), each of which only
 traces, lowers and compiles the first training epoch ahead of time
-(benchmarks/memory.py's capture) and exits. The ratio is that of the
+(compiled_epoch.py's capture) and exits. The ratio is that of the
 medians, in CPU seconds of the process (the load of other jobs disturbs
 them less) and in wall seconds.
 """
@@ -45,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Dict, List
 
 DEFAULT_VARIANTS = 'off,on'
 # A compile-only child prints its figures on one line after this marker.
@@ -52,6 +55,9 @@ _COMPILE_MARKER = 'COMPILE_SECONDS '
 
 # PPO settings that are flags, defaulting to the ant config's.
 _PPO_FLAGS = ('num_minibatches', 'unroll_length', 'num_updates_per_batch')
+
+# The repository root, where `python -m benchmarks.throughput` runs.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -115,7 +121,7 @@ def force_host_devices(count: int) -> None:
 
 def ppo_arguments(args: argparse.Namespace):
   """bench_lib.ppo_arguments for the flags; imports JAX."""
-  import bench_lib  # pylint: disable=g-import-not-at-top
+  from benchmarks import bench_lib  # pylint: disable=g-import-not-at-top
 
   return bench_lib.ppo_arguments(
       num_envs=args.num_envs, batch_size=args.batch_size,
@@ -129,7 +135,7 @@ def prepare(args: argparse.Namespace, workdir: str, log=print):
   """(environment, reference path, PPO arguments) for the flags."""
   # Imported here: JAX must see XLA_FLAGS first (see force_host_devices).
   from brax import envs  # pylint: disable=g-import-not-at-top
-  import bench_lib  # pylint: disable=g-import-not-at-top
+  from benchmarks import bench_lib  # pylint: disable=g-import-not-at-top
 
   environment = envs.get_environment(args.env, backend=args.backend)
   reference_path = os.path.join(workdir, f'{args.env}_reference.npz')
@@ -144,7 +150,7 @@ def prepare(args: argparse.Namespace, workdir: str, log=print):
 
 
 def describe_config(args, ppo_args, devices: str = '') -> str:
-  import bench_lib  # pylint: disable=g-import-not-at-top
+  from benchmarks import bench_lib  # pylint: disable=g-import-not-at-top
 
   steps = bench_lib.env_steps_per_training_step(ppo_args)
   network = bench_lib.ant_config().network
@@ -164,7 +170,7 @@ def describe_config(args, ppo_args, devices: str = '') -> str:
 
 def result_tables(results, baseline: int) -> str:
   """Throughput, compile and per-epoch tables, as markdown."""
-  import bench_lib  # pylint: disable=g-import-not-at-top
+  from benchmarks import bench_lib  # pylint: disable=g-import-not-at-top
 
   base = results[baseline]
   throughput_rows, compile_rows = [], []
@@ -216,7 +222,7 @@ def result_tables(results, baseline: int) -> str:
 
 def amp_check_lines(results) -> str:
   """Final-epoch sanity of each variant: finiteness and AMP replay fill."""
-  import bench_lib  # pylint: disable=g-import-not-at-top
+  from benchmarks import bench_lib  # pylint: disable=g-import-not-at-top
 
   lines = []
   for r in results:
@@ -237,8 +243,8 @@ def _compile_child(args: argparse.Namespace) -> int:
   """Compiles the first epoch of one variant ahead of time; prints figures."""
   import jax  # pylint: disable=g-import-not-at-top
   import amp_ppo  # pylint: disable=g-import-not-at-top
-  import bench_lib  # pylint: disable=g-import-not-at-top
-  import memory  # pylint: disable=g-import-not-at-top
+  from benchmarks import bench_lib  # pylint: disable=g-import-not-at-top
+  from benchmarks import compiled_epoch  # pylint: disable=g-import-not-at-top
 
   # A persistent cache would turn the second round into a cache read.
   jax.config.update('jax_enable_compilation_cache', False)
@@ -247,11 +253,11 @@ def _compile_child(args: argparse.Namespace) -> int:
   with tempfile.TemporaryDirectory(prefix='amp_bench_') as workdir:
     environment, reference_path, ppo_args = prepare(
         args, workdir, log=lambda *_: None)
-    with memory.capture_training_epoch(sink, run=False):
+    with compiled_epoch.capture_training_epoch(sink, run=False):
       try:
         amp_ppo.train(environment=environment, **ppo_args,
                       **variant.train_arguments(reference_path))
-      except memory.Captured:
+      except compiled_epoch.Captured:
         pass
   (epoch,) = sink.values()
   print(_COMPILE_MARKER + json.dumps(dict(
@@ -276,14 +282,12 @@ def _child_argv(args: argparse.Namespace, spec: str):
 def compile_ratios(args: argparse.Namespace, variants, baseline: int,
                    log=print) -> str:
   """Runs the compile-only rounds (see the module doc); a markdown report."""
-  import bench_lib  # pylint: disable=g-import-not-at-top
-
   figures = {v.spec: [] for v in variants}
   for round_index in range(args.compile_rounds):
     for variant in variants:
       completed = subprocess.run(
-          [sys.executable, os.path.abspath(__file__)] +
-          _child_argv(args, variant.spec),
+          [sys.executable, '-m', 'benchmarks.throughput'] +
+          _child_argv(args, variant.spec), cwd=_ROOT,
           capture_output=True, text=True, check=False)
       lines = [line for line in completed.stdout.splitlines()
                if line.startswith(_COMPILE_MARKER)]
@@ -296,8 +300,27 @@ def compile_ratios(args: argparse.Namespace, variants, baseline: int,
       log(f'compile round {round_index + 1}/{args.compile_rounds} '
           f'{variant.spec}: {figure["seconds"]:.1f} s, '
           f'{figure["cpu_seconds"]:.1f} CPU s')
+  return compile_ratio_report(figures, variants, baseline,
+                              args.compile_target)
+
+
+def compile_ratio_report(figures: Dict[str, List[Dict[str, float]]],
+                         variants, baseline: int, target: float) -> str:
+  """The compile-time table and verdict, as markdown.
+
+  Args:
+    figures: per variant spec, one figure per round: the child's `seconds`
+      (wall), `lower_seconds` (of which tracing and lowering) and
+      `cpu_seconds`.
+    variants: bench_lib.Variant of each spec, in order.
+    baseline: index of the variant the ratios divide by.
+    target: the most AMP on (defaults) may take, as a ratio of CPU seconds.
+  """
+  from benchmarks import bench_lib  # pylint: disable=g-import-not-at-top
+
   median = lambda spec, key: statistics.median(f[key] for f in figures[spec])
   base = variants[baseline].spec
+  rounds = len(figures[base])
   rows = []
   for variant in variants:
     spec = variant.spec
@@ -310,9 +333,9 @@ def compile_ratios(args: argparse.Namespace, variants, baseline: int,
         f'{median(spec, "cpu_seconds") / median(base, "cpu_seconds"):.3f}',
         f'{median(spec, "seconds") / median(base, "seconds"):.3f}'])
   lines = [
-      f'Compile time of the first training epoch, {args.compile_rounds} '
-      'fresh process(es) per variant, taking turns (ratios of medians '
-      f'against "{base}"):', '',
+      f'Compile time of the first training epoch, {rounds} fresh process(es) '
+      'per variant, taking turns (ratios of medians against '
+      f'"{base}"):', '',
       bench_lib.markdown_table(
           ['variant', 'CPU s per round', 'CPU s (median)', 'wall s (median)',
            'of which tracing + lowering', 'ratio, CPU s', 'ratio, wall s'],
@@ -320,10 +343,9 @@ def compile_ratios(args: argparse.Namespace, variants, baseline: int,
   for variant in variants:
     if variant.spec == 'on':
       ratio = median('on', 'cpu_seconds') / median(base, 'cpu_seconds')
-      verdict = 'met' if ratio <= args.compile_target else 'NOT met'
+      verdict = 'met' if ratio <= target else 'NOT met'
       lines += ['', f'AMP on (defaults) / AMP off, compile CPU s: '
-                f'{ratio:.3f}. Target <= {args.compile_target:.2f}: '
-                f'{verdict}.']
+                f'{ratio:.3f}. Target <= {target:.2f}: {verdict}.']
   return '\n'.join(lines)
 
 
@@ -336,7 +358,7 @@ def main(argv=None) -> int:
   if args.compile_only:
     return _compile_child(args)
   # Imported after the device count is set.
-  import bench_lib  # pylint: disable=g-import-not-at-top
+  from benchmarks import bench_lib  # pylint: disable=g-import-not-at-top
 
   machine = bench_lib.machine_description()
   print('machine: ' + '; '.join(f'{k} {v}' for k, v in machine.items()))

@@ -1,4 +1,5 @@
-"""The package's import graph reads bottom to top (.importlinter)."""
+"""The import graphs of the package and the benchmarks read bottom to top
+(.importlinter)."""
 
 import ast
 import os
@@ -25,25 +26,37 @@ def test_every_import_contract_is_kept():
   assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_checker_sees_an_upward_import_inside_a_function(tmp_path):
-  # The contracts above are only worth something if they can break: the
-  # same contracts over a copy of the package with one upward import.
-  package = tmp_path / 'amp_ppo'
-  subprocess.run(['cp', '-r', str(_ROOT / 'amp_ppo'), str(package)],
-                 check=True)
-  features = package / 'amp' / 'features.py'
-  features.write_text(features.read_text() + (
-      '\n\ndef _upward():\n  from amp_ppo.run import experiment\n'
-      '  return experiment\n'))
+def _lint_a_copy(tmp_path, edits):
+  """lint-imports over a copy of the packages, each edit's code appended."""
+  for package in ('amp_ppo', 'benchmarks'):
+    subprocess.run(['cp', '-r', str(_ROOT / package), str(tmp_path)],
+                   check=True)
+  for module, code in edits.items():
+    path = tmp_path / module
+    path.write_text(path.read_text() + code)
   config = tmp_path / '.importlinter'
   config.write_text((_ROOT / '.importlinter').read_text())
   linter = os.path.join(os.path.dirname(sys.executable), 'lint-imports')
-  result = subprocess.run(
+  return subprocess.run(
       [linter, '--config', str(config), '--no-cache'], cwd=tmp_path,
       capture_output=True, text=True, check=False,
       env={**os.environ, 'PYTHONPATH': str(tmp_path)})
+
+
+def test_the_checker_sees_an_upward_import_inside_a_function(tmp_path):
+  # The contracts above are only worth something if they can break: the
+  # same contracts over a copy of the packages with one upward import each.
+  result = _lint_a_copy(tmp_path, {
+      'amp_ppo/amp/features.py': (
+          '\n\ndef _upward():\n  from amp_ppo.run import experiment\n'
+          '  return experiment\n'),
+      'benchmarks/gpu.py': (
+          '\n\ndef _sideways():\n  from benchmarks import memory\n'
+          '  from tests import helpers\n  return memory, helpers\n')})
   assert result.returncode != 0
   assert 'amp_ppo.amp.features -> amp_ppo.run.experiment' in result.stdout
+  assert 'benchmarks.gpu -> benchmarks.memory' in result.stdout
+  assert 'benchmarks.gpu -> tests' in result.stdout
 
 
 def _amp_ppo_imports(path: pathlib.Path):

@@ -9,6 +9,8 @@ replay robots; above the data model.
                replay, foot soles against the ground
   contacts     stance detection shared by retargeting, checks and previews
   preview      image strips, GIF/MP4 and Brax's HTML viewer of a replay
+  kinematic_gait  a computed gait of a free-floating robot, as a reference
+                  (tests and benchmarks that need one fast)
 
 Modules are imported one by one; this package imports nothing itself.
 """

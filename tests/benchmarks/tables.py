@@ -1,37 +1,7 @@
-"""Running a benchmark script on the CPU, and reading the tables it prints."""
+"""Reading the markdown tables the benchmark scripts print."""
 
-import os
 import re
-import subprocess
-import sys
-from typing import Dict, List, Sequence
-
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-
-
-def load_script(script: str):
-  """benchmarks/`script` imported as a module, to test its functions."""
-  import importlib.util  # pylint: disable=g-import-not-at-top
-  name = os.path.splitext(script)[0]
-  spec = importlib.util.spec_from_file_location(
-      name, os.path.join(_ROOT, 'benchmarks', script))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
-def run_benchmark(script: str, arguments: Sequence[str]) -> str:
-  """stdout of benchmarks/`script` run with `arguments`; asserts success."""
-  env = dict(os.environ, JAX_PLATFORMS='cpu')
-  env.pop('XLA_FLAGS', None)
-  completed = subprocess.run(
-      [sys.executable, os.path.join(_ROOT, 'benchmarks', script)] +
-      list(arguments), cwd=_ROOT, env=env, capture_output=True, text=True,
-      timeout=900, check=False)
-  assert completed.returncode == 0, (completed.stdout[-3000:] +
-                                     completed.stderr[-3000:])
-  return completed.stdout
+from typing import Dict, List
 
 
 def markdown_tables(output: str) -> List[List[Dict[str, str]]]:

@@ -9,16 +9,11 @@ import pytest
 
 from amp_ppo import motion as motion_lib
 from amp_ppo.envs import command_ant
-from tests.benchmarks import tables
-
-
-@pytest.fixture(name='command_response', scope='module')
-def _command_response():
-  return tables.load_script('command_response.py')
+from benchmarks import command_response
 
 
 def test_a_steady_clip_earns_all_of_the_tracking_and_a_wandering_one_less(
-    command_response, tmp_path):
+    tmp_path):
   fps, frames = 20.0, 200
   t = np.arange(frames) / fps
   steady = np.full(frames, 0.25)
@@ -37,8 +32,7 @@ def test_a_steady_clip_earns_all_of_the_tracking_and_a_wandering_one_less(
   assert 0.5 < score1 < 0.9
 
 
-def test_ignoring_the_command_pays_less_the_wider_the_commands_range(
-    command_response):
+def test_ignoring_the_command_pays_less_the_wider_the_commands_range():
   speed, narrow = command_response.constant_speed_tracking((0.25, 0.25))
   assert speed == pytest.approx(0.25) and narrow == pytest.approx(1.0)
   speed, wide = command_response.constant_speed_tracking(

@@ -5,15 +5,10 @@ No training here: the sweep's runs are amp_ppo.main's, tested elsewhere.
 
 import pytest
 
-from tests.benchmarks import tables
+from benchmarks import sweep
 
 
-@pytest.fixture(name='sweep', scope='module')
-def _sweep():
-  return tables.load_script('sweep.py')
-
-
-def test_overrides_reach_the_config_with_their_types(sweep):
+def test_overrides_reach_the_config_with_their_types():
   config = sweep.apply_overrides(
       sweep.load_system('demo', seed=2),
       sweep.parse_overrides('amp.replay_size=4096,amp.loss=bce,'
@@ -30,7 +25,7 @@ def test_overrides_reach_the_config_with_their_types(sweep):
   assert sweep.parse_overrides(sweep.PRESET) == []
 
 
-def test_command_ant_is_the_task_style_benchmark(sweep):
+def test_command_ant_is_the_task_style_benchmark():
   config = sweep.load_system('command_ant', seed=0, num_timesteps=1000)
   assert config.env.name == 'command_ant'
   assert config.ppo.num_timesteps == 1000
@@ -42,19 +37,18 @@ def test_command_ant_is_the_task_style_benchmark(sweep):
     ('replay_size=4096', 'section.field=value'),
     ('amp.replay_size', 'section.field=value'),
 ])
-def test_a_wrong_setting_is_refused_before_anything_trains(
-    sweep, setting, message):
+def test_a_wrong_setting_is_refused_before_anything_trains(setting, message):
   with pytest.raises(ValueError, match=message):
     sweep.main(['--system', 'demo', '--seeds', '0', '--setting', 'preset',
                 '--setting', setting, '--workdir', '/nonexistent/never'])
 
 
-def test_an_unknown_system_is_refused(sweep):
+def test_an_unknown_system_is_refused():
   with pytest.raises(ValueError, match='unknown system'):
     sweep.load_system('walker', seed=0)
 
 
-def test_the_table_gives_each_setting_its_seeds_mean(sweep):
+def test_the_table_gives_each_setting_its_seeds_mean():
   def run(setting, style, saturated=False):
     return dict(setting=setting, style=style, task_return=100.0,
                 tracking=None, accuracy_reference=1.0, accuracy_policy=0.9,

@@ -12,9 +12,9 @@ from amp_ppo.configs import ant
 from amp_ppo.configs import command_ant
 from amp_ppo.configs import humanoid
 from amp_ppo.configs import playground
+from amp_ppo.robots import kinematic_gait
 from amp_ppo.run import experiment
 from amp_ppo import training
-from tests import helpers
 
 
 def _train_one_iteration(config, workdir):
@@ -109,7 +109,7 @@ def test_playground_config_runs_one_iteration_on_cpu(preset, tmp_path):
   env, _ = experiment.make_env(config.env)
   # A kinematic gait instead of the synthetic default saves compiling a
   # rollout; the point here is that the preset's settings reach the trainer.
-  config.reference = helpers.write_locomotion_reference(
+  config.reference = kinematic_gait.write_locomotion_reference(
       env, str(tmp_path / 'gait.npz'))
   steps, params = _train_one_iteration(config, str(tmp_path))
   assert steps and steps[-1] >= config.ppo.num_timesteps

@@ -19,9 +19,9 @@ import amp_ppo
 from amp_ppo.amp import build
 from amp_ppo.amp import config as amp_config
 from amp_ppo.amp import feature_windows
+from amp_ppo.robots import kinematic_gait
 from amp_ppo.robots import menagerie
 from tests import downloads
-from tests import helpers
 
 mujoco_playground = pytest.importorskip('mujoco_playground')
 from mujoco import mjx  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -49,7 +49,7 @@ def _menagerie():
 @pytest.fixture(scope='module')
 def references(tmp_path_factory):
   folder = tmp_path_factory.mktemp('references')
-  return {name: helpers.write_locomotion_reference(
+  return {name: kinematic_gait.write_locomotion_reference(
       registry.load(name), str(folder / f'{name}.npz'))
           for name in (GO1, HUMANOID)}
 

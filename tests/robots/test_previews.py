@@ -6,10 +6,10 @@ import ml_collections
 import numpy as np
 import pytest
 
+from amp_ppo.robots import kinematic_gait
 from amp_ppo.robots import menagerie
 from amp_ppo.run import evaluation
 from amp_ppo.run import experiment
-from tests import helpers
 
 pytest.importorskip('mujoco_playground')
 pytest.importorskip('mink', reason='needs the motion extra')
@@ -29,8 +29,8 @@ def _rollout(qpos, done_at):
 def test_policy_and_reference_strips_are_written(tmp_path):
   menagerie.use_menagerie()
   env = registry.load(_GO1)
-  reference = helpers.write_locomotion_reference(env,
-                                                 str(tmp_path / 'gait.npz'))
+  reference = kinematic_gait.write_locomotion_reference(
+      env, str(tmp_path / 'gait.npz'))
   qpos = np.tile(env._init_q, (12, 1))  # pylint: disable=protected-access
   env_config = ml_collections.ConfigDict(dict(suite='playground', name=_GO1))
   printed = []
