@@ -1,7 +1,9 @@
 """The larger systems' configs start and run one training iteration on CPU.
 
 Only training is run (no final evaluation), with the `smoke` presets: the
-point is that every setting reaches the trainer and compiles.
+point is that every setting reaches the trainer and compiles. The Playground
+robots' smoke presets run in tests/integration/test_playground_locomotion.py,
+whose run of Playground's published call they are.
 """
 
 import sys
@@ -12,7 +14,6 @@ from amp_ppo.configs import ant
 from amp_ppo.configs import command_ant
 from amp_ppo.configs import humanoid
 from amp_ppo.configs import playground
-from amp_ppo.robots import kinematic_gait
 from amp_ppo.run import experiment
 from amp_ppo import training
 
@@ -98,19 +99,3 @@ def test_playground_smoke_presets_shrink_only_the_sizes():
       assert smoke.ppo[field] == full.ppo[field], field
     assert smoke.network.policy_obs_key == full.network.policy_obs_key
   assert playground.get_config('smoke').env.name == 'Go1JoystickFlatTerrain'
-
-
-# The Go1 only: the Berkeley Humanoid's preset trains the same code path,
-# and its compile (104 s on 2 cores) is spent in the Playground call test.
-@pytest.mark.parametrize('preset', ['go1_smoke'])
-def test_playground_config_runs_one_iteration_on_cpu(preset, tmp_path):
-  config = playground.get_config(preset)
-  assert config.env.randomize  # Playground's domain randomiser is on.
-  env, _ = experiment.make_env(config.env)
-  # A kinematic gait instead of the synthetic default saves compiling a
-  # rollout; the point here is that the preset's settings reach the trainer.
-  config.reference = kinematic_gait.write_locomotion_reference(
-      env, str(tmp_path / 'gait.npz'))
-  steps, params = _train_one_iteration(config, str(tmp_path))
-  assert steps and steps[-1] >= config.ppo.num_timesteps
-  assert len(params) == 4  # normalizer, policy, value, AMP state

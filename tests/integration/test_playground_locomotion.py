@@ -3,13 +3,13 @@
 The robots come from the Menagerie asset packages of the test extra (see
 amp_ppo/robots/menagerie.py); nothing is cloned. Training goes through
 Playground's own published call (its PPO parameters, network factory, domain
-randomiser and `wrap_for_brax_training`) with only the sizes shrunk.
+randomiser and `wrap_for_brax_training`) with only the sizes shrunk: each
+robot's `smoke` preset, so that one compiled run per robot serves the tests
+of the call and of the preset.
 """
 
-import functools
 import warnings
 
-from brax.training.agents.ppo import networks as ppo_networks
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,8 +19,10 @@ import amp_ppo
 from amp_ppo.amp import build
 from amp_ppo.amp import config as amp_config
 from amp_ppo.amp import feature_windows
+from amp_ppo.configs import playground
 from amp_ppo.robots import kinematic_gait
 from amp_ppo.robots import menagerie
+from amp_ppo.run import experiment
 from tests import downloads
 
 mujoco_playground = pytest.importorskip('mujoco_playground')
@@ -28,13 +30,14 @@ from mujoco import mjx  # pylint: disable=g-import-not-at-top,wrong-import-posit
 from mujoco_playground import registry  # pylint: disable=g-import-not-at-top,wrong-import-position
 from mujoco_playground import wrapper  # pylint: disable=g-import-not-at-top,wrong-import-position
 from mujoco_playground._src import mjx_env  # pylint: disable=g-import-not-at-top,wrong-import-position
-from mujoco_playground.config import locomotion_params  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 GO1 = 'Go1JoystickFlatTerrain'
 HUMANOID = 'BerkeleyHumanoidJoystickFlatTerrain'
 # Root height 1, heading-frame orientation 5 and velocities 6; the feet
 # (4 on the Go1, 2 on the humanoid) 3 each; joint angles and velocities.
 _FEATURE_SIZES = {GO1: 12 + 4 * 3 + 2 * 12, HUMANOID: 12 + 2 * 3 + 2 * 12}
+# Their presets in amp_ppo/configs/playground.py.
+_ROBOTS = {GO1: 'go1', HUMANOID: 'humanoid'}
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -60,9 +63,28 @@ def _build(env, reference, **config):
       info_feature_key=None, ppo_num_minibatches=2, seed=0, wrap_env=True)
 
 
+@pytest.fixture(scope='module')
+def rsi_amps(references):
+  """Each robot's env and AMP with reference state init, built once.
+
+  Reference state init changes where episodes start, not the features or
+  the feature report (computed from the raw environment's resets).
+  """
+  built = {}
+
+  def build_for(name):
+    if name not in built:
+      raw = registry.load(name)
+      built[name] = raw, _build(raw, references[name],
+                                reference_state_init=1.0)
+    return built[name]
+
+  return build_for
+
+
 @pytest.mark.parametrize('name', [GO1, HUMANOID])
-def test_default_features_vary_and_never_repeat(name, references):
-  amp = _build(registry.load(name), references[name])
+def test_default_features_vary_and_never_repeat(name, rsi_amps):
+  _, amp = rsi_amps(name)
   assert amp.feature_size == _FEATURE_SIZES[name]
   assert amp.feature_report['constant_dims'] == []
   assert amp.feature_report['duplicate_dims'] == []
@@ -80,14 +102,18 @@ def _matching_frame(qpos, reference_qpos):
 
 
 @pytest.mark.parametrize('name', [GO1, HUMANOID])
-def test_reference_state_init_lands_on_reference_frames(name, references):
-  raw = registry.load(name)
-  amp = _build(raw, references[name], reference_state_init=1.0)
+def test_reference_state_init_lands_on_reference_frames(name, references,
+                                                        rsi_amps):
+  raw, amp = rsi_amps(name)
   episode_length, num_envs = 3, 4
   env = amp.wrap_training_env(wrapper.wrap_for_brax_training(
       amp.wrap_env(raw), episode_length=episode_length))
   reference_qpos, reference_qvel = _reference_frames(references[name])
-  reset, step = jax.jit(env.reset), jax.jit(env.step)
+  # Playground's reset and step type some fields weakly, each other ones:
+  # made strong, both return one type of state, and step compiles once.
+  strong = lambda tree: jax.tree.map(lambda x: jnp.asarray(x, x.dtype), tree)
+  reset = jax.jit(lambda keys: strong(env.reset(keys)))
+  step = jax.jit(lambda state, action: strong(env.step(state, action)))
   state = reset(jax.random.split(jax.random.PRNGKey(0), num_envs))
   action = jnp.zeros((num_envs, raw.action_size))
 
@@ -132,28 +158,40 @@ def test_reference_state_init_lands_on_reference_frames(name, references):
       _FEATURE_SIZES[name])
 
 
-def _published_call(name, reference, **amp_kwargs):
-  """Playground's train_jax_ppo call with amp_ppo.train, sizes shrunk."""
-  ppo_params = locomotion_params.brax_ppo_config(name).to_dict()
-  ppo_params.update(num_timesteps=2 * 8 * 4 * 2, num_envs=8, batch_size=8,
-                    num_minibatches=2, unroll_length=4, num_evals=2,
-                    num_resets_per_eval=1, episode_length=20)
-  network_params = dict(ppo_params.pop('network_factory'))
-  network_params.update(policy_hidden_layer_sizes=(8,),
-                        value_hidden_layer_sizes=(8,))
+def _published_call(name, reference, workdir, **amp_overrides):
+  """Playground's train_jax_ppo call with amp_ppo.train, sizes shrunk.
+
+  The robot's `smoke` preset of amp_ppo/configs/playground.py (Playground's
+  published PPO settings and networks with the sizes shrunk;
+  tests/configs checks them against Playground's) turned into
+  amp_ppo.train's arguments as `python -m amp_ppo.main` does, plus the
+  separate evaluation environment Playground's call passes.
+  """
+  config = playground.get_config(f'{_ROBOTS[name]}_smoke')
+  config.reference = ','.join(reference) if isinstance(reference, list) else (
+      reference)
+  config.amp.update(amp_overrides)
+  # One training step, in one training call (Playground's 10 resets per
+  # evaluation would split the epoch into 10 calls, each of at least one
+  # step), and evaluations of 16 steps: on a CPU, MJX takes seconds per
+  # training step and a tenth of a second per evaluation step.
+  ppo = config.ppo
+  ppo.num_resets_per_eval = 1
+  ppo.episode_length = 16
+  ppo.num_timesteps = (ppo.batch_size * ppo.unroll_length *
+                       ppo.num_minibatches * ppo.action_repeat)
+  env, env_kwargs = experiment.make_env(config.env)
+  references = experiment.reference_paths(config, env, workdir)
+  kwargs = experiment._train_kwargs(  # pylint: disable=protected-access
+      config, workdir, env, env_kwargs, True, references,
+      experiment._Start())  # pylint: disable=protected-access
+  kwargs['eval_env'] = registry.load(
+      name, config=registry.get_default_config(name))
   progress = []
-  _, params, _ = amp_ppo.train(
-      **ppo_params,
-      network_factory=functools.partial(ppo_networks.make_ppo_networks,
-                                        **network_params),
-      randomization_fn=registry.get_domain_randomizer(name),
-      environment=registry.load(name),
-      eval_env=registry.load(name, config=registry.get_default_config(name)),
-      wrap_env_fn=wrapper.wrap_for_brax_training,
-      progress_fn=lambda step, metrics: progress.append(metrics),
-      amp_reference=reference, amp_disc_hidden_layer_sizes=(8,),
-      amp_disc_minibatch_size=8, amp_replay_size=64, **amp_kwargs)
-  return params, progress
+  kwargs['progress_fn'] = lambda step, metrics: progress.append(
+      (step, metrics))
+  _, params, _ = amp_ppo.train(**kwargs)
+  return config, kwargs, params, progress
 
 
 def _dog_clips_on_go1(folder):
@@ -181,26 +219,61 @@ def _dog_clips_on_go1(folder):
   return paths
 
 
-@pytest.mark.parametrize('name, amp_kwargs', [
-    (GO1, dict(amp_reference_state_init=0.5)),
-    (HUMANOID, {}),
-])
-def test_playground_published_call_trains_with_amp(name, amp_kwargs,
-                                                   references, tmp_path):
-  # The Go1 trains on the real dog clips converted by amp_ppo.motion (one
-  # compiled run serves both the Playground call and the converted clips).
-  reference = (_dog_clips_on_go1(tmp_path) if name == GO1 else None
-              ) or references[name]
-  params, progress = _published_call(name, reference, **amp_kwargs)
+@pytest.fixture(scope='module')
+def published_run(references, tmp_path_factory):
+  """One training run per robot, shared by the tests that read it."""
+  runs = {}
+
+  def run(name):
+    if name not in runs:
+      folder = tmp_path_factory.mktemp(_ROBOTS[name])
+      # The Go1 trains on the real dog clips converted by amp_ppo.motion
+      # (one compiled run serves the Playground call, the preset and the
+      # converted clips) and starts half its episodes on reference frames.
+      if name == GO1:
+        reference = _dog_clips_on_go1(folder) or references[name]
+        runs[name] = _published_call(name, reference, str(folder),
+                                     reference_state_init=0.5)
+      else:
+        runs[name] = _published_call(name, references[name], str(folder))
+    return runs[name]
+
+  return run
+
+
+@pytest.mark.parametrize('name', [GO1, HUMANOID])
+def test_playground_published_call_trains_with_amp(name, published_run):
+  config, kwargs, params, progress = published_run(name)
   amp_state = params[3]
-  # Every rollout window reached the replay, through the domain randomiser.
-  assert int(amp_state.replay.count) == 2 * 8
+  # The rollout windows the discriminator sampled reached the replay,
+  # through the domain randomiser: the rollout half of each of its
+  # minibatches, a sample of the rollout's windows (not all of them).
+  env_steps_per_training_step = (
+      kwargs['batch_size'] * kwargs['unroll_length'] *
+      kwargs['num_minibatches'] * kwargs['action_repeat'])
+  training_steps = progress[-1][0] // env_steps_per_training_step
+  disc_minibatches = (config.amp.disc_num_minibatches or
+                      kwargs['num_minibatches'])
+  assert int(amp_state.replay.count) == min(
+      training_steps * disc_minibatches * config.amp.disc_minibatch_size // 2,
+      config.amp.replay_size)
   windows = np.asarray(amp_state.replay.data)[:int(amp_state.replay.count)]
   assert windows.shape[-1] == _FEATURE_SIZES[name]
   assert np.isfinite(windows).all() and windows.std(axis=0).max() > 0
-  amp_metrics = {k: float(v) for k, v in progress[-1].items()
+  metrics = progress[-1][1]
+  amp_metrics = {k: float(v) for k, v in metrics.items()
                  if k.startswith('training/amp/')}
   assert len(amp_metrics) >= 11
   assert all(np.isfinite(v) for v in amp_metrics.values())
-  assert np.isfinite(float(progress[-1]['eval/episode_reward']))
+  assert np.isfinite(float(metrics['eval/episode_reward']))
 
+
+@pytest.mark.parametrize('name', [GO1, HUMANOID])
+def test_playground_smoke_preset_runs_one_iteration_on_cpu(name,
+                                                           published_run):
+  config, kwargs, params, progress = published_run(name)
+  assert config.env.randomize  # Playground's domain randomiser is on.
+  assert kwargs['randomization_fn'] is registry.get_domain_randomizer(name)
+  assert kwargs['wrap_env_fn'] is wrapper.wrap_for_brax_training
+  assert progress[-1][0] >= config.ppo.num_timesteps
+  assert len(params) == 4  # normalizer, policy, value, AMP state
