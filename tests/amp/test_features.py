@@ -29,8 +29,9 @@ def test_features_depend_on_q_and_qd_only(env_name):
   feature_fn = features.default_feature_fn(env)
   frame_fn = features.frame_fn_for(env, None, None)
   state = jax.jit(env.reset)(jax.random.PRNGKey(1))
+  step = jax.jit(env.step)  # One wrapper: each new one compiles anew.
   for _ in range(3):
-    state = jax.jit(env.step)(state, jnp.full((env.action_size,), 0.3))
+    state = step(state, jnp.full((env.action_size,), 0.3))
   from_policy = frame_fn(state)
   rebuilt = env.pipeline_init(state.pipeline_state.q,
                               state.pipeline_state.qd)
@@ -103,8 +104,8 @@ def test_free_root_is_the_body_of_the_free_joint_not_body_1():
   alone, behind_a_prop = _MjxScene(_ROBOT), _MjxScene(_PROP + _ROBOT)
   assert int(behind_a_prop.mj_model.jnt_bodyid[0]) == 2  # the premise
   q, qd = _random_states(alone.mj_model)
-  want = jax.vmap(features.default_feature_fn(alone))(q, qd)
-  got = jax.vmap(features.default_feature_fn(behind_a_prop))(q, qd)
+  want = jax.jit(jax.vmap(features.default_feature_fn(alone)))(q, qd)
+  got = jax.jit(jax.vmap(features.default_feature_fn(behind_a_prop)))(q, qd)
   # The prop's fixed pose is no part of the robot's style.
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
@@ -117,7 +118,8 @@ def _cartpole_features():
   reference = np.asarray(feature_fn(
       jnp.asarray(motion_lib.concatenated(motion, 'qpos')),
       jnp.asarray(motion_lib.concatenated(motion, 'qvel'))))
-  starts = jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(0), 16))
+  starts = jax.jit(jax.vmap(env.reset))(
+      jax.random.split(jax.random.PRNGKey(0), 16))
   initial = np.asarray(feature_fn(starts.pipeline_state.q,
                                   starts.pipeline_state.qd))
   return reference, initial
