@@ -8,6 +8,7 @@ whose run of Playground's published call they are.
 
 import sys
 
+import jax
 import pytest
 
 from amp_ppo.configs import ant
@@ -18,12 +19,29 @@ from amp_ppo.run import experiment
 from amp_ppo import training
 
 
+def _plain(value):
+  return tuple(value) if isinstance(value, list) else value
+
+
+def _hidden_widths(params):
+  """Output widths of a network's dense layers but the last, in order."""
+  kernels = [leaf for path, leaf in
+             jax.tree_util.tree_flatten_with_path(params)[0]
+             if 'kernel' in jax.tree_util.keystr(path)]
+  return tuple(kernel.shape[-1] for kernel in kernels[:-1])
+
+
 def _train_one_iteration(config, workdir):
   config.ppo.run_evals = False
   env, env_kwargs = experiment.make_env(config.env)
   references = experiment.reference_paths(config, env, workdir)
   kwargs = experiment._train_kwargs(config, workdir, env, env_kwargs, True,
                                     references, experiment._Start())
+  # Every PPO and AMP setting of the config is the trainer's argument.
+  for name, value in config.ppo.items():
+    assert kwargs[name] == value, name
+  for name, value in config.amp.items():
+    assert kwargs[f'amp_{name}'] == _plain(value), name
   steps = []
   kwargs['progress_fn'] = lambda step, metrics: steps.append(step)
   _, params, _ = training.train(**kwargs)
@@ -37,6 +55,13 @@ def test_smoke_preset_runs_one_iteration_on_cpu(config_module, tmp_path):
   steps, params = _train_one_iteration(config, str(tmp_path))
   assert steps and steps[-1] >= config.ppo.num_timesteps
   assert len(params) == 4  # normalizer, policy, value, AMP state
+  # The networks were built with the config's sizes.
+  assert _hidden_widths(params[1]) == tuple(
+      config.network.policy_hidden_layer_sizes)
+  assert _hidden_widths(params[2]) == tuple(
+      config.network.value_hidden_layer_sizes)
+  assert _hidden_widths(params[3].disc_params) == tuple(
+      config.amp.disc_hidden_layer_sizes)
 
 
 def test_gpu_presets_keep_gpu_sizes():
