@@ -66,6 +66,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                       help='PPO training steps per epoch')
   parser.add_argument('--target', type=float, default=0.95,
                       help='target ratio of AMP-on to AMP-off env steps/s')
+  parser.add_argument('--impl', choices=('jax', 'warp'), default=None,
+                      help="Playground's MJX implementation (default: the "
+                      "environment's own; 'jax' needs no Warp)")
   parser.add_argument('--tiny', action='store_true',
                       help='tiny networks and sizes, for a CPU smoke test')
   args = parser.parse_args(argv)
@@ -225,7 +228,7 @@ def main(argv=None) -> int:
     for name in args.tasks:
       task = gpu_tasks.make_task(name, workdir, args.num_envs,
                                  args.epochs, args.steps_per_epoch,
-                                 tiny=args.tiny)
+                                 tiny=args.tiny, impl=args.impl)
       env_steps = bench_lib.env_steps_per_training_step(task.ppo_args)
       print(f'config: {gpu_tasks.describe(task)}; {args.steps_per_epoch} '
             f'training step(s) of {env_steps} env steps per epoch, '

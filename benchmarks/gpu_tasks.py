@@ -61,7 +61,7 @@ def default_num_envs(task: str) -> int:
 
 def make_task(task: str, workdir: str, num_envs: Optional[int],
               epochs: int, steps_per_epoch: int, tiny: bool = False,
-              log=print) -> Task:
+              log=print, impl: Optional[str] = None) -> Task:
   """Environment, reference, PPO and AMP arguments of `task`.
 
   Args:
@@ -72,6 +72,8 @@ def make_task(task: str, workdir: str, num_envs: Optional[int],
     steps_per_epoch: PPO training steps per epoch.
     tiny: tiny networks and sizes (CPU smoke run).
     log: where progress lines go.
+    impl: Playground's MJX implementation ('jax' or 'warp'); None keeps the
+      environment's default.
   """
   from benchmarks import bench_lib  # pylint: disable=g-import-not-at-top
 
@@ -89,13 +91,15 @@ def make_task(task: str, workdir: str, num_envs: Optional[int],
                        '(pip install -e .[test,playground]) or set '
                        f'{menagerie.ENV_VAR}.')
     env_name = PLAYGROUND_TASKS[task]
-    environment = registry.load(env_name)
+    overrides = {'impl': impl} if impl else None
+    environment = registry.load(env_name, config_overrides=overrides)
     reference_path = kinematic_gait.write_locomotion_reference(
         environment, os.path.join(workdir, f'{task}_reference.npz'))
     ppo = dict(playground.PUBLISHED_PPO[env_name])
     network = dict(playground.PUBLISHED_NETWORK)
     extra = dict(randomization_fn=registry.get_domain_randomizer(env_name),
-                 eval_env=registry.load(env_name),
+                 eval_env=registry.load(env_name,
+                                        config_overrides=overrides),
                  wrap_env_fn=wrapper.wrap_for_brax_training)
     if tiny:
       network.update(_TINY_NETWORK)
