@@ -29,6 +29,7 @@ from brax import envs
 from brax.training.acme import running_statistics
 from brax.training.agents.ppo import checkpoint as ppo_checkpoint
 from brax.training.agents.ppo import networks as ppo_networks
+import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -135,10 +136,22 @@ def policy_from_checkpoint(config: ml_collections.ConfigDict, env: envs.Env,
                if config.ppo.get('normalize_observations', False)
                else lambda x, y: x)
   network = network_factory(config.network)(
-      env.observation_size, env.action_size,
+      _observation_size(env), env.action_size,
       preprocess_observations_fn=normalize)
   make_policy = ppo_networks.make_inference_fn(network)
   return make_policy((params[0], params[1]), deterministic=deterministic)
+
+
+def _observation_size(env: envs.Env):
+  """`env.observation_size`, from the reset traced rather than run.
+
+  Brax's property runs a reset op by op, which takes seconds on a CPU.
+  """
+  key = jax.ShapeDtypeStruct((2,), jnp.uint32)
+  obs = jax.eval_shape(env.reset, key).obs
+  if hasattr(obs, 'shape'):
+    return obs.shape[-1]
+  return jax.tree_util.tree_map(lambda x: x.shape, obs)
 
 
 def network_factory(network_config: ml_collections.ConfigDict) -> Callable:
