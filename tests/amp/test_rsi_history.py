@@ -101,7 +101,8 @@ def test_reference_state_init_without_an_auto_reset_is_refused():
   env = envs.training.VmapWrapper(
       reference_state_init.ReferenceStateInitWrapper(
           raw, 1.0, frames, frames, jnp.full((3,), 1 / 3)))
-  state = env.reset(jax.random.split(jax.random.PRNGKey(0), 2))
+  state = jax.eval_shape(env.reset,
+                         jax.random.split(jax.random.PRNGKey(0), 2))
   with pytest.raises(ValueError, match='auto-reset'):
     jax.eval_shape(env.step, state, jnp.zeros((2, 1)))
 
