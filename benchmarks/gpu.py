@@ -17,13 +17,8 @@ run on one):
 
   python -m benchmarks.gpu
 
-The project's H200 machine has Python 3.12 with JAX 0.11 (CUDA), flax, optax
-and orbax, but no brax, mujoco, mujoco-mjx, playground, warp-lang or
-ml_collections: carry them as cp312 wheels (pip download --no-deps, see
-README "GPU benchmark"), put the repository root and third_party/ on
-PYTHONPATH (amp_ppo from the tree; setup.py's jax==0.10.2 pin must not be
-installed over JAX 0.11) and point MENAGERIE_ROOT at a folder holding
-unitree_go1 and berkeley_humanoid. JAX 0.11 is untested with amp_ppo.
+On a GPU machine, install CUDA JAX into the project's venv first (README,
+"On your own GPU"): `pip install -U "jax[cuda13]"` (or cuda12).
 
 A tiny run on a CPU (the same code path with tiny networks and sizes, one
 task; a few minutes on 2 cores):

@@ -26,8 +26,8 @@ published PPO settings, networks and domain randomiser) with `--reference`
 as AMP's reference, e.g. dog_trot converted to Go1 (README, "Real motion");
 the tracking return is the episode sum of Playground's tracking_lin_vel
 term (exp of the velocity-command error, in (0, 1] per step). Sized for one
-GPU; see README "GPU benchmark" for the wheels the project's GPU machine
-needs. On a CPU, `--system go1_smoke` runs it at a tiny size:
+GPU; README "On your own GPU" says how to install it there. On a CPU,
+`--system go1_smoke` runs it at a tiny size:
 
   python -m amp_ppo.mocap convert \
       ~/.cache/amp_ppo/clips/motion-imitation-0.0.6/dog_trot.txt \
