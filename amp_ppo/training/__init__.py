@@ -6,6 +6,7 @@
   extension  `RunExtension`: the AMP, reliability and style-evaluation
              components behind the vendored trainer's one interface
              (amp_ppo/trainer_extension.py)
+  evaluator  `compiles_once`: Brax's evaluator without its second compile
   amp_ppo.brax_ppo_vendored (third_party/brax_ppo_vendored/): Brax's
              ppo/train.py with patches/
 """

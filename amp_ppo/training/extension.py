@@ -26,6 +26,7 @@ from amp_ppo.amp import style_evaluator
 from amp_ppo.reliability import hooks as reliability_hooks
 from amp_ppo.reliability import multiprocess
 from amp_ppo.reliability import state_item as state_item_lib
+from amp_ppo.training import evaluator as evaluator_lib
 
 AMP_STATE_ITEM = state_item_lib.StateItem(
     motion_prior.STATE_ITEM, 'the AMP state', motion_prior.STATE_MISMATCH_HINT)
@@ -110,6 +111,7 @@ class RunExtension(trainer_extension.Extension):
       extra = self.style.evaluator_kwargs
     if self.reliability:
       evaluator_class = reliability_hooks.resumable(evaluator_class)
+    evaluator_class = evaluator_lib.compiles_once(evaluator_class)
     return evaluator_class(*args, **kwargs, **extra)
 
   def resume(self, training_state, env_state, local_key, key_envs,

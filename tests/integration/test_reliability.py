@@ -178,10 +178,9 @@ def test_resume_continues_the_loop_and_its_metrics(straight, resumed):
 def test_resume_does_not_recompile_after_its_first_epoch(
     straight, resumed, reference_path):
   # Restored arrays are placed like fresh ones, so the epoch compiled for
-  # the first resumed iteration serves the later ones. Without evals:
-  # Brax's evaluator compiles its unroll again on its second call in any
-  # run, which a fresh run hides in its first iteration and a resumed one
-  # would not. (Evals are not fingerprinted; they do not affect training.)
+  # the first resumed iteration serves the later ones. Without evals, which
+  # this counter would count too (they do not affect training; their own
+  # single compile is tests/training/test_evaluator.py's).
   recorder = _Recorder()
   _, params, _ = amp_ppo.train(**setup.train_kwargs(
       reference_path, progress_fn=recorder, run_evals=False,
