@@ -34,6 +34,11 @@ GPU; README "On your own GPU" says how to install it there. On a CPU,
       --env Go1JoystickFlatTerrain --out trot.npz
   python -m benchmarks.task_style --system go1 --reference trot.npz \
       --seeds 0 --num_timesteps 50000000
+
+`--system t1` does the same on Playground's T1JoystickFlatTerrain with a
+human take converted onto the T1 (benchmarks/humanoid_walk.py runs the
+whole chain). `--impl jax` runs Playground on MJX's JAX implementation
+instead of its default (Warp).
 """
 
 import argparse
@@ -50,14 +55,20 @@ SYSTEMS = {
     'go1': ('playground', 'go1', 'eval/episode_reward/tracking_lin_vel'),
     'go1_smoke': ('playground', 'go1_smoke',
                   'eval/episode_reward/tracking_lin_vel'),
+    't1': ('playground', 't1', 'eval/episode_reward/tracking_lin_vel'),
+    't1_smoke': ('playground', 't1_smoke',
+                 'eval/episode_reward/tracking_lin_vel'),
 }
 TRACKING_TARGET = 0.9   # AMP's tracking return / PPO's, at least
 STYLE_TARGET = 1 / 3    # AMP's style distance / PPO's, at most
 
 
 def load_config(seed: int, num_timesteps=None, system: str = 'command_ant',
-                reference=None):
-  """The system's config; `reference` replaces its AMP reference."""
+                reference=None, impl=None):
+  """The system's config; `reference` replaces its AMP reference.
+
+  `impl` ('jax' or 'warp') picks a Playground system's MJX implementation.
+  """
   import importlib  # pylint: disable=g-import-not-at-top
   if system not in SYSTEMS:
     raise ValueError(f'unknown system {system!r}; choose from '
@@ -67,9 +78,14 @@ def load_config(seed: int, num_timesteps=None, system: str = 'command_ant',
       f'amp_ppo.configs.{module_name}').get_config(preset)
   if module_name == 'playground' and not reference:
     raise ValueError(f'--system {system} needs --reference: a motion file '
-                     'for Go1, e.g. dog_trot converted by `python -m '
-                     'amp_ppo.motion convert ... --env '
-                     'Go1JoystickFlatTerrain` (README, "Real motion").')
+                     f'for {config.env.name}, e.g. one converted by '
+                     '`python -m amp_ppo.mocap convert ... --env '
+                     f'{config.env.name}` (README, "Real motion").')
+  if impl:
+    if module_name != 'playground':
+      raise ValueError(f'--impl {impl}: only the Playground systems have an '
+                       'MJX implementation to choose.')
+    config.env.kwargs = {'impl': impl}
   if reference:
     if not os.path.isfile(reference):
       raise ValueError(f'--reference {reference}: no such file.')
@@ -106,12 +122,15 @@ def main(argv=None) -> int:
   parser.add_argument('--num_timesteps', type=int, default=None,
                       help="default: the system's config")
   parser.add_argument('--workdir', default=None)
+  parser.add_argument('--impl', choices=('jax', 'warp'), default=None,
+                      help="Playground's MJX implementation (default: the "
+                      "environment's)")
   args = parser.parse_args(argv)
   seeds = [int(s) for s in args.seeds.split(',')]
   tracking_key = SYSTEMS[args.system][2]
   # Bad settings stop here, before anything compiles.
   configs = {seed: load_config(seed, args.num_timesteps, args.system,
-                               args.reference) for seed in seeds}
+                               args.reference, args.impl) for seed in seeds}
   from benchmarks import bench_lib  # pylint: disable=g-import-not-at-top
   from amp_ppo import main as amp_main  # pylint: disable=g-import-not-at-top
   from amp_ppo.amp import style_evaluator  # pylint: disable=g-import-not-at-top
@@ -162,11 +181,14 @@ def main(argv=None) -> int:
                  f'{style_ratio:.2f}',
                  f'{r["accuracy_reference"]:.2f} / {r["accuracy_policy"]:.2f}',
                  r['saturation_warnings'], 'yes' if r['passes'] else 'no',
-                 f'{r["amp_seconds"]:.0f} / {r["ppo_seconds"]:.0f}'])
+                 f'{r["amp_seconds"]:.0f} / {r["ppo_seconds"]:.0f}',
+                 f'{r["steps"] / r["amp_seconds"]:.0f} / '
+                 f'{r["steps"] / r["ppo_seconds"]:.0f}'])
   print(bench_lib.markdown_table(
       ['seed', 'env steps', 'AMP tracking', 'PPO tracking', 'ratio',
        'AMP style', 'PPO style', 'ratio', 'D acc ref / pol',
-       'saturation warnings', 'meets targets', 'AMP / PPO s'], rows))
+       'saturation warnings', 'meets targets', 'AMP / PPO s',
+       'AMP / PPO steps/s'], rows))
   print()
   print('Over seeds: mean +- standard deviation [min, max]:')
   print()

@@ -40,3 +40,14 @@ def test_go1_without_a_motion_file_stops_before_training(reference, message):
   with pytest.raises(ValueError, match=message):
     task_style.main(['--system', 'go1', '--seeds', '0'] + (
         ['--reference', reference] if reference else []))
+
+
+def test_impl_picks_playgrounds_mjx_implementation(tmp_path):
+  reference = tmp_path / 'walk.npz'
+  reference.write_bytes(b'')
+  config = task_style.load_config(seed=0, system='t1_smoke',
+                                  reference=str(reference), impl='jax')
+  assert config.env.name == 'T1JoystickFlatTerrain'
+  assert config.env.kwargs.to_dict() == {'impl': 'jax'}
+  with pytest.raises(ValueError, match='only the Playground systems'):
+    task_style.load_config(seed=0, impl='jax')
