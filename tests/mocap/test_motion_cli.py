@@ -1,5 +1,7 @@
-"""python -m amp_ppo.mocap convert | check | preview, end to end."""
+"""python -m amp_ppo.mocap convert | check | preview | fetch, end to end."""
 
+import dataclasses
+import hashlib
 import json
 import subprocess
 import sys
@@ -13,7 +15,9 @@ pytest.importorskip('mujoco_playground')
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from amp_ppo.mocap import __main__ as cli
+from amp_ppo.mocap.formats import sample_data
 from tests.mocap import synthetic_sources
+from tests.mocap import test_sample_data as local_index
 
 ENV = 'BerkeleyHumanoidJoystickFlatTerrain'
 
@@ -75,3 +79,35 @@ def test_module_entry_point_and_record_still_exist():
              for command in ('convert', 'check', 'preview', 'fetch'))
   import importlib.util  # pylint: disable=g-import-not-at-top
   assert importlib.util.find_spec('amp_ppo.run.record') is not None
+
+
+def test_fetch_list_names_every_take_and_its_licence(capsys):
+  assert cli.main(['fetch', '--list']) == 0
+  printed = capsys.readouterr().out
+  for name, take in sample_data.TAKES.items():
+    assert f'{name}: ' in printed and take.licence in printed
+  assert cli.main(['fetch', '--list', 'walk']) == 2
+  assert 'either --list or clip names' in capsys.readouterr().err
+
+
+def test_fetch_refuses_an_unknown_clip(capsys):
+  assert cli.main(['fetch', 'moonwalk']) == 2
+  assert "unknown clips ['moonwalk']" in capsys.readouterr().err
+
+
+def test_fetch_reads_a_take_from_the_configured_index(tmp_path, monkeypatch,
+                                                      capsys):
+  payload = local_index.demo_sdist()
+  local_index.use_index(monkeypatch, tmp_path, local_index.write_file_index(
+      tmp_path / 'index', payload))
+  take = dataclasses.replace(
+      sample_data.TAKES['walk'], archive=local_index.demo_archive(payload),
+      stem='good', sha256=hashlib.sha256(local_index.GOOD).hexdigest())
+  monkeypatch.setitem(sample_data.TAKES, 'walk', take)
+  assert cli.main(['fetch', 'walk']) == 0
+  printed = capsys.readouterr().out
+  path = tmp_path / 'cache/clips/demo-1.0/good.txt'
+  assert f'walk: {path}' in printed
+  assert 'walk is seconds 83 to 89 of it' in printed
+  assert '--start 83 --end 89' in printed
+  assert path.read_bytes() == local_index.GOOD
