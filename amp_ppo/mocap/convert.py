@@ -1,9 +1,10 @@
 """Outside motion -> amp_ppo reference npz for an environment, checked.
 
-`convert` reads the file (by suffix: .txt/.json motion_imitation, .csv,
-.bvh), retargets it onto the environment's robot (same-topology joint
-mapping for robot motion from another robot, the joints as they are for a
-CSV recorded on this robot, keypoint IK for BVH), puts it on the ground,
+`convert` reads the file (by suffix: .txt/.json motion_imitation, or
+DeepMimic where its keys say so, .csv, .bvh), retargets it onto the
+environment's robot (same-topology joint mapping for robot motion from
+another robot, the joints as they are for a CSV recorded on this robot,
+keypoint IK for BVH and DeepMimic), puts it on the ground,
 computes qvel by finite differences, saves it with `save_reference` (with
 how the take loops, if it does) and runs the checks (`checks`), whose report
 it saves beside it. `check_file` runs the same checks on a saved reference,
@@ -30,7 +31,9 @@ from amp_ppo.robots import robot_model
 from amp_ppo.mocap.retarget import velocities
 from amp_ppo.mocap import checks
 
-FORMATS = ('motion_imitation', 'csv', 'bvh')
+FORMATS = ('motion_imitation', 'csv', 'bvh', 'deepmimic')
+# Human skeletons, fit by keypoint IK.
+_KEYPOINT_FORMATS = ('bvh', 'deepmimic')
 _SUFFIX_FORMATS = {'.txt': 'motion_imitation', '.json': 'motion_imitation',
                    '.csv': 'csv', '.bvh': 'bvh'}
 
@@ -100,7 +103,7 @@ def convert(source: str,
   qpos, fps, loop, notes = _retarget(source, source_format, robot, options)
   qpos, fit = ground.place_on_ground(
       robot, qpos, fps, options.check_settings.stance_speed,
-      free_root_height=source_format == 'bvh')
+      free_root_height=source_format in _KEYPOINT_FORMATS)
   notes['ground'] = dataclasses.asdict(fit)
   qvel = velocities.qvel_from_qpos(robot.model, qpos, fps, loop)
   report = checks.check_reference(robot, qpos, qvel, fps, loop,
@@ -174,13 +177,16 @@ def _source_format(source: str, source_format: Optional[str]) -> str:
         f'motion file {os.fsdecode(source)!r}: cannot tell its format from '
         f'the suffix {suffix!r} — name it .txt/.json, .csv or .bvh, or pass '
         f'the format ({", ".join(FORMATS)}).')
+  if (_SUFFIX_FORMATS[suffix] == 'motion_imitation'
+      and formats.is_deepmimic(source)):
+    return 'deepmimic'
   return _SUFFIX_FORMATS[suffix]
 
 
 def _retarget(source, source_format, robot, options):
   """(qpos, fps, loop, notes) on the robot, before ground placement."""
-  if source_format == 'bvh':
-    return _from_bvh(source, robot, options)
+  if source_format in _KEYPOINT_FORMATS:
+    return _from_keypoints(source, source_format, robot, options)
   if source_format == 'csv':
     motion = formats.read_csv_motion(source, options.csv_layout)
     mapping = joint_mapping.JointMapping(
@@ -206,11 +212,17 @@ def _retarget(source, source_format, robot, options):
   return retargeted.qpos, motion.fps, motion.loop, notes
 
 
-def _from_bvh(source, robot, options):
+def _read_keypoints(source, source_format, options):
+  if source_format == 'deepmimic':
+    return formats.read_deepmimic(source)
   from amp_ppo.mocap.formats import bvh  # pylint: disable=g-import-not-at-top
-  motion = bvh.read_bvh(source, up_axis=options.bvh_up_axis,
-                        forward_axis=options.bvh_forward_axis,
-                        length_unit=options.bvh_length_unit)
+  return bvh.read_bvh(source, up_axis=options.bvh_up_axis,
+                      forward_axis=options.bvh_forward_axis,
+                      length_unit=options.bvh_length_unit)
+
+
+def _from_keypoints(source, source_format, robot, options):
+  motion = _read_keypoints(source, source_format, options)
   keypoints = options.keypoints
   if keypoints is None:
     target = presets.target_for(robot.name)
@@ -225,4 +237,4 @@ def _from_bvh(source, robot, options):
   notes = {'method': 'keypoint inverse kinematics (mink)',
            'scale': result.scale, 'keypoints': result.roles,
            'source_fps': motion.fps}
-  return result.qpos, motion.fps, None, notes
+  return result.qpos, motion.fps, motion.loop, notes

@@ -14,7 +14,6 @@ positions and velocities after the joint angles; `num_joints` says how many
 columns after the quaternion are joint angles (default: all of them).
 """
 
-import json
 import math
 import os
 from typing import Any, Mapping, Optional, Union
@@ -44,7 +43,9 @@ def read_motion_imitation(
       malformed.
   """
   source = source_motion.check_readable_file(path, clips.MAX_ARRAY_BYTES)
-  document = _parse_json(source)
+  document = source_motion.read_json_object(
+      source, 'a motion_imitation .txt file',
+      '{"LoopMode": ..., "FrameDuration": ..., "Frames": [...]}')
   frame_duration = _frame_duration(source, document)
   frames = _frames(source, document)
   joints = _joint_columns(source, frames.shape[1], num_joints)
@@ -56,40 +57,6 @@ def read_motion_imitation(
           source, 'Frames', quaternions.from_xyzw(frames[:, 3:7])),
       joint_angles=frames[:, _ROOT_COLUMNS:_ROOT_COLUMNS + joints],
       loop=_loop(source, document))
-
-
-def _parse_json(source: str) -> Mapping[str, Any]:
-  try:
-    with open(source, 'rb') as file:
-      document = json.loads(file.read().decode('utf-8'),
-                            parse_constant=_refuse_constant)
-  except UnicodeDecodeError as error:
-    raise source_motion.file_error(
-        source, f'is not UTF-8 text ({error})',
-        'pass a motion_imitation .txt file (JSON)') from error
-  except json.JSONDecodeError as error:
-    raise source_motion.file_error(
-        source, f'is not valid JSON ({error.msg} at line {error.lineno}, '
-        f'column {error.colno})',
-        'fix the syntax; the file must be one JSON object') from error
-  except _NonFiniteNumber as error:
-    raise source_motion.field_error(
-        source, 'Frames', f'holds {error.args[0]}',
-        'store finite numbers only') from error
-  if not isinstance(document, dict):
-    raise source_motion.file_error(
-        source, f'holds a JSON {type(document).__name__}, not an object',
-        'store {"LoopMode": ..., "FrameDuration": ..., "Frames": [...]}')
-  return document
-
-
-class _NonFiniteNumber(Exception):
-  pass
-
-
-def _refuse_constant(name: str):
-  # json accepts NaN and Infinity, which are no positions.
-  raise _NonFiniteNumber(name)
 
 
 def _frame_duration(source: str, document: Mapping[str, Any]) -> float:

@@ -9,9 +9,10 @@ Both are in metres, z up, quaternions w-x-y-z, and checked when made.
 """
 
 import dataclasses
+import json
 import math
 import os
-from typing import Optional, Tuple
+from typing import Any, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -76,6 +77,7 @@ class KeypointMotion:
     parents: index of each point's parent, -1 for the root (for drawing).
     positions: [T, K, 3] metres, z up, x the skeleton's rest-pose forward.
     rest_positions: [K, 3] the rest pose, root at the origin.
+    loop: how the take continues after its last frame; None: it does not.
   """
   source: str
   fps: float
@@ -83,6 +85,7 @@ class KeypointMotion:
   parents: Tuple[int, ...]
   positions: np.ndarray
   rest_positions: np.ndarray
+  loop: Optional[Loop] = None
 
   def __post_init__(self):
     _check_fps(self.source, self.fps)
@@ -134,6 +137,44 @@ def check_readable_file(path, max_bytes: int) -> str:
     raise file_error(source, f'is {size} bytes, above the limit of '
                      f'{max_bytes}', 'split the motion over several files')
   return source
+
+
+def read_json_object(source: str, kind: str,
+                     layout: str) -> Mapping[str, Any]:
+  """The JSON object a motion text file holds, refusing NaN and Infinity.
+
+  kind names the file expected ('a motion_imitation .txt file'), layout the
+  object's keys, for messages.
+  """
+  try:
+    with open(source, 'rb') as file:
+      document = json.loads(file.read().decode('utf-8'),
+                            parse_constant=_refuse_constant)
+  except UnicodeDecodeError as error:
+    raise file_error(source, f'is not UTF-8 text ({error})',
+                     f'pass {kind} (JSON)') from error
+  except json.JSONDecodeError as error:
+    raise file_error(
+        source, f'is not valid JSON ({error.msg} at line {error.lineno}, '
+        f'column {error.colno})',
+        'fix the syntax; the file must be one JSON object') from error
+  except _NonFiniteNumber as error:
+    raise field_error(source, 'Frames', f'holds {error.args[0]}',
+                      'store finite numbers only') from error
+  if not isinstance(document, dict):
+    raise file_error(
+        source, f'holds a JSON {type(document).__name__}, not an object',
+        f'store {layout}')
+  return document
+
+
+class _NonFiniteNumber(Exception):
+  pass
+
+
+def _refuse_constant(name: str):
+  # json accepts NaN and Infinity, which are no positions or angles.
+  raise _NonFiniteNumber(name)
 
 
 def unit_quaternions(source: str, field: str,
