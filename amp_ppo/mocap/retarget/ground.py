@@ -6,6 +6,15 @@ the difference of the two robots' feet. Two steps remove both: the root
 moves vertically so the median stance sole touches the ground, then
 inverse kinematics (root held, limbs free, joint limits kept) moves each
 foot by contacts.ground_corrections, keeping its orientation.
+
+A leg held straighter than the target's joints allow cannot reach the
+ground from where the root is: Go1's knee stops 0.89 rad short of straight,
+and Laikago's stance legs in motion_imitation's inplace_steps are straighter
+than that, so their feet stay up to 2.2 cm above the ground with the root
+held. Where a stance sole is left above the ground, the root comes down by
+what the leg lacks, eased in and out at ROOT_DROP_SPEED, and the feet are
+placed again. A robot whose legs reach everywhere is left as the first
+placement made it.
 """
 
 import dataclasses
@@ -21,6 +30,12 @@ from amp_ppo.robots import robot_model
 # Foot position errors matter most; the orientation keeps soles level.
 _FOOT_POSITION_COST = 10.0
 _FOOT_ORIENTATION_COST = 1.0
+# A stance sole the limbs leave higher than this (metres) lowers the root;
+# below it, the solve's own tolerance.
+UNREACHED_HEIGHT = 1e-3
+# How fast (m/s) a root lowered for an unreached foot goes down and comes
+# back: a 2 cm dip eases in over 0.2 s.
+ROOT_DROP_SPEED = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +43,8 @@ class GroundFit:
   """What placing on the ground changed (metres)."""
   root_shift: float  # added to the root height
   largest_foot_correction: float  # the largest per-foot vertical move asked
+  # The most the root was lowered for a foot its leg could not reach.
+  largest_root_drop: float = 0.0
 
 
 def place_on_ground(robot: robot_model.RobotModel, qpos: np.ndarray,
@@ -51,11 +68,52 @@ def place_on_ground(robot: robot_model.RobotModel, qpos: np.ndarray,
   soles = soles + shift
   in_stance = contacts.stance(before.foot_positions, soles, fps, stance_speed)
   corrections = contacts.ground_corrections(soles, in_stance)
+  drop = np.zeros(len(qpos))
   if np.abs(corrections).max() > 0:
     qpos = _move_feet(robot, qpos, corrections, free_root_height)
+    if not free_root_height:  # a free root already goes where legs reach
+      qpos, drop = _lower_root_for_unreached_feet(robot, qpos, in_stance, fps,
+                                                  stance_speed)
   return qpos, GroundFit(root_shift=shift,
                          largest_foot_correction=float(
-                             np.abs(corrections).max()))
+                             np.abs(corrections).max()),
+                         largest_root_drop=float(drop.max()))
+
+
+def _lower_root_for_unreached_feet(robot: robot_model.RobotModel,
+                                   qpos: np.ndarray, in_stance: np.ndarray,
+                                   fps: float, stance_speed: float):
+  """(qpos, root drop [T]): the root lowered where stance soles stay up.
+
+  Stance is as the first placement saw it or as the placed frames show it
+  (the checks' view), so a foot the first placement slowed into stance
+  counts too.
+  """
+  placed = robot_model.replay(robot, qpos)
+  in_stance = in_stance | contacts.stance(placed.foot_positions,
+                                          placed.sole_heights, fps,
+                                          stance_speed)
+  unreached = np.where(in_stance, placed.sole_heights, 0.0).max(axis=1)
+  if unreached.max() <= UNREACHED_HEIGHT:
+    return qpos, np.zeros(len(qpos))
+  drop = _eased(np.where(unreached > UNREACHED_HEIGHT, unreached, 0.0),
+                ROOT_DROP_SPEED / fps)
+  qpos = qpos.copy()
+  qpos[:, 2] -= drop
+  lowered = robot_model.replay(robot, qpos).sole_heights
+  corrections = contacts.ground_corrections(lowered, in_stance)
+  return _move_feet(robot, qpos, corrections, False), drop
+
+
+def _eased(depth: np.ndarray, step: float) -> np.ndarray:
+  """The least profile at or above depth [T] that changes by at most step
+  per frame: each frame's depth, tapered off linearly on both sides."""
+  profile = np.array(depth, np.float64)
+  for frame in range(1, len(profile)):  # tapers after each frame
+    profile[frame] = max(profile[frame], profile[frame - 1] - step)
+  for frame in range(len(profile) - 2, -1, -1):  # and before it
+    profile[frame] = max(profile[frame], profile[frame + 1] - step)
+  return profile
 
 
 def _move_feet(robot: robot_model.RobotModel, qpos: np.ndarray,
