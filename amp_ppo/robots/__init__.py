@@ -8,7 +8,10 @@ replay robots; above the data model.
   robot_model  an environment's robot (Playground name or MJCF), kinematic
                replay, foot soles against the ground
   contacts     stance detection shared by retargeting, checks and previews
-  preview      image strips, GIF/MP4 and Brax's HTML viewer of a replay
+  preview      image strips, GIF/MP4 and Brax's HTML viewer of a replay:
+               MuJoCo-rendered where GL works, else stick figures
+  render       MuJoCo's renderer on a robot: tracking camera, floor if none
+  gl_backend   which GL backend (EGL, OSMesa) MuJoCo can render with here
   kinematic_gait  a computed gait of a free-floating robot, as a reference
                   (tests and benchmarks that need one fast)
 

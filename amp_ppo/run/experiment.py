@@ -47,9 +47,6 @@ from amp_ppo import training
 CONFIG_FILE = 'config.json'
 CHECKPOINT_DIR = 'checkpoints'
 ROLLOUT_HTML = 'rollout.html'
-# Kinematic drawings of the final policy and of the reference (Playground).
-POLICY_PREVIEW = 'policy_preview.png'
-REFERENCE_PREVIEW = 'reference_preview.png'
 SYNTHETIC_REFERENCE = 'reference_synthetic.npz'
 _STAGING_DIR = '.incoming'
 
@@ -389,31 +386,29 @@ def _preview_robot(env_config):
 
 
 def _write_previews(env_config, env, rollout, references, workdir,
-                    printer) -> List[str]:
-  """Strips of the final policy and of its reference, drawn alike.
+                    printer) -> Dict[str, Any]:
+  """The final policy beside its reference, drawn alike; report fields.
 
   For the Playground robots amp_ppo.motion has presets for (their feet);
   Brax systems get rollout.html instead.
   """
   robot = _preview_robot(env_config)
   if robot is None:
-    return []
+    return {'previews': []}
   from amp_ppo.robots import preview  # pylint: disable=g-import-not-at-top
-  fps = 1.0 / float(env.dt)
-  alive = rollout.alive[0]
-  physics = rollout.first_env_states  # MJX data of env 0, [T+1, ...]
-  qpos = np.asarray(physics.qpos)[alive]
-  paths = [os.path.join(workdir, POLICY_PREVIEW)]
-  preview.write_strip(robot, qpos, fps, paths[0],
-                      title=f'final policy on {env_config.name}')
+  clips = []
   motion = motion_lib.load_reference(references)
   if motion.kind == 'state':
     clip = motion.clips[0]
-    paths.append(os.path.join(workdir, REFERENCE_PREVIEW))
-    preview.write_strip(robot, np.asarray(clip.qpos), float(clip.fps),
-                        paths[1], title=f'reference on {env_config.name}')
-  printer('previews: ' + ', '.join(os.path.basename(p) for p in paths))
-  return paths
+    clips.append(preview.Clip('reference', np.asarray(clip.qpos),
+                              float(clip.fps)))
+  alive = rollout.alive[0]
+  physics = rollout.first_env_states  # MJX data of env 0, [T+1, ...]
+  clips.append(preview.Clip('policy', np.asarray(physics.qpos)[alive],
+                            1.0 / float(env.dt)))
+  return outputs.write_previews(robot, clips, workdir,
+                                title=f'final policy on {env_config.name}',
+                                printer=printer)
 
 
 # ---------------------------------------------------------------- the run
@@ -460,7 +455,7 @@ def run_experiment(config: ml_collections.ConfigDict, workdir: str, *,
                       baseline=baseline_records or ())
   report = _report(config, use_amp, steps, started, records, result,
                    references, warnings, workdir, rollout_html)
-  report['previews'] = previews
+  report.update(previews)
   outputs.write_json(os.path.join(workdir, outputs.REPORT_FILE), report)
   return RunResult(workdir=workdir, report=report, records=records)
 

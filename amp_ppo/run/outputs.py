@@ -19,6 +19,12 @@ METRICS_FILE = 'metrics.jsonl'
 REPORT_FILE = 'report.json'
 CURVES_FILE = 'curves.png'
 TENSORBOARD_DIR = 'tensorboard'
+# The final policy beside its reference (Playground robots with a preset):
+# rows of the strip, panels of the animation.
+PREVIEW_STRIP = 'preview.png'
+PREVIEW_ANIMATION = 'preview.gif'
+# rollout.html is Brax's viewer, whose page fetches three.js from CDNs.
+ROLLOUT_HTML_NOTE = 'loads its JavaScript from CDNs: blank offline'
 
 RETURN_KEY = 'eval/episode_reward'
 # Brax reports training metrics under 'training/'.
@@ -257,3 +263,31 @@ def write_json(path: str, payload: Mapping[str, Any]) -> None:
   with open(path, 'w') as f:
     json.dump(_json_safe(dict(payload)), f, indent=2, sort_keys=True)
     f.write('\n')
+
+
+def write_previews(robot, clips: Sequence[Any], workdir: str, *, title: str,
+                   printer: Callable[[str], None]) -> Dict[str, Any]:
+  """preview.png and preview.gif of the clips; report.json's fields for them.
+
+  MuJoCo renders the robot where a GL backend works; elsewhere stick figures
+  are drawn and the note saying why is printed once and reported.
+
+  Args:
+    robot: an amp_ppo.robots.robot_model.RobotModel.
+    clips: amp_ppo.robots.preview.Clip, drawn in this order (reference,
+      then policy).
+    workdir: where the files go.
+    title: the strip's title.
+    printer: prints the note, once per process.
+  """
+  from amp_ppo.robots import preview  # pylint: disable=g-import-not-at-top
+  strip = os.path.join(workdir, PREVIEW_STRIP)
+  animation = os.path.join(workdir, PREVIEW_ANIMATION)
+  drawn = preview.write_strip(robot, clips, strip, title=title,
+                              printer=printer)
+  preview.write_animation(robot, clips, animation, printer=printer)
+  printer(f'previews ({drawn.renderer}): {PREVIEW_STRIP}, '
+          f'{PREVIEW_ANIMATION}')
+  return {'previews': [strip, animation],
+          'preview_renderer': drawn.renderer,
+          'preview_note': drawn.note or None}

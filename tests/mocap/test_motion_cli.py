@@ -7,6 +7,7 @@ import subprocess
 import sys
 import zipfile
 
+import imageio.v3
 import pytest
 
 pytest.importorskip('mink')
@@ -44,9 +45,12 @@ def test_convert_check_preview(tmp_path, capsys):
   assert again['clips'][0]['checks']['feet']['status'] == 'pass'
 
   gif = tmp_path / 'steps.gif'
+  # A CPU renders a few frames a second: 4 are enough here.
   assert cli.main(['preview', str(out), '--env', ENV, '--out',
-                   str(tmp_path / 'p.png'), '--gif', str(gif)]) == 0
+                   str(tmp_path / 'p.png'), '--gif', str(gif),
+                   '--gif-frames', '4']) == 0
   assert gif.read_bytes()[:6] in (b'GIF89a', b'GIF87a')
+  assert len(imageio.v3.imread(gif, index=None)) == 4
 
 
 def test_malformed_input_exits_2_with_the_message(tmp_path, capsys):

@@ -4,7 +4,9 @@ import json
 import os
 
 from amp_ppo.amp import style_evaluator
+from amp_ppo.robots import preview
 from amp_ppo.run import outputs
+from tests.robots import preview_helpers
 
 _PROGRESS_STYLE_DISTANCE = style_evaluator.PROGRESS_STYLE_DISTANCE_KEY
 
@@ -171,3 +173,23 @@ def test_flat_style_reward_is_a_tenth_of_the_reward_at_logit_zero():
   assert math.isclose(experiment._flat_style_reward(
       common.amp_section(loss='bce', style_reward_scale=1.0)),
                       0.1 * math.log(2), rel_tol=1e-6)
+
+
+def test_previews_without_a_gl_backend_are_stick_figures_with_the_note(
+    tmp_path, monkeypatch):
+  preview_helpers.force_no_gl(monkeypatch, 'no GL (test)')
+  robot = preview_helpers.load(tmp_path / 'robot.xml')
+  clips = [
+      preview.Clip('reference', preview_helpers.swinging_qpos(robot, 3), 10.),
+      preview.Clip('policy', preview_helpers.swinging_qpos(robot, 2), 10.)]
+  printed = []
+  fields = outputs.write_previews(robot, clips, str(tmp_path), title='t',
+                                  printer=printed.append)
+  assert fields['previews'] == [
+      str(tmp_path / outputs.PREVIEW_STRIP),
+      str(tmp_path / outputs.PREVIEW_ANIMATION)]
+  assert all(os.path.getsize(path) > 1000 for path in fields['previews'])
+  assert fields['preview_renderer'] == 'stick figures'
+  assert 'no GL (test)' in fields['preview_note']
+  assert printed[0] == fields['preview_note']
+  assert printed[1:] == ['previews (stick figures): preview.png, preview.gif']
