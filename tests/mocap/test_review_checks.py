@@ -128,3 +128,55 @@ def test_check_sees_the_seam_of_a_looping_reference(robot, robot_path,
   saved = json.loads((tmp_path / 'r.json').read_text())
   assert saved['clips'][0]['loops']
   assert saved['clips'][0]['checks']['jumps']['status'] == 'fail'
+
+
+def test_a_failed_check_names_its_frame_ranges(robot):
+  qpos = _standing(robot)
+  qpos[15:, 0] += 1.0  # teleports 1 m between frames 14 and 15
+  report = _report(robot, qpos)
+  jumps = report['checks']['jumps']
+  assert jumps['failing_frames'] == [[14, 15]]
+  np.testing.assert_allclose(jumps['failing_seconds'], [[14 / 30, 15 / 30]])
+  # Central differences put the speed on the frames either side.
+  assert report['checks']['velocities']['failing_frames'] == [[14, 15]]
+  assert 'failing_frames' not in report['checks']['feet']  # it passed
+  assert 'failing frames 14-15 (0.47-0.50 s)' in checks.format_report(report)
+
+
+def test_frame_ranges_are_inclusive_runs():
+  mask = np.array([1, 1, 0, 0, 1, 0, 1, 1, 1], bool)
+  assert checks.frame_ranges(mask) == [[0, 1], [4, 4], [6, 8]]
+  assert checks.frame_ranges(np.zeros(3, bool)) == []
+
+
+def _crouch(robot, qpos, source_root_height):
+  qvel = velocities.qvel_from_qpos(robot.model, qpos, 30.0)
+  return checks.check_reference(
+      robot, qpos, qvel, 30.0,
+      source_root_height=source_root_height)['checks']['crouch']
+
+
+def test_crouch_fails_only_when_sustained(robot):
+  qpos = _standing(robot)
+  source = qpos[:, 2].copy()  # the source's pelvis, scaled: as the root
+  assert _crouch(robot, qpos, source)['status'] == 'pass'
+  # Down to 60 % of the source's height for 9 frames (0.3 s): a crouch.
+  crouched = qpos.copy()
+  crouched[10:19, 2] *= 0.6
+  check = _crouch(robot, crouched, source)
+  assert check['status'] == 'fail'
+  assert check['failing_frames'] == [[10, 18]]
+  assert check['min_fraction'] == pytest.approx(0.6)
+  assert check['longest_crouch_s'] == pytest.approx(0.3)
+  # 6 frames (0.2 s) of it is a dip, not a crouch (limit 0.25 s).
+  dipped = qpos.copy()
+  dipped[10:16, 2] *= 0.6
+  assert _crouch(robot, dipped, source)['status'] == 'pass'
+  # Where the source crouches too, the robot may.
+  assert _crouch(robot, crouched, crouched[:, 2])['status'] == 'pass'
+
+
+def test_crouch_check_needs_one_height_per_frame(robot):
+  qpos = _standing(robot)
+  with pytest.raises(ValueError, match='one height per frame'):
+    _crouch(robot, qpos, qpos[:-1, 2])
