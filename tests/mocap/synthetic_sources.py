@@ -7,7 +7,7 @@ import numpy as np
 
 # A human skeleton in centimetres, Y up, facing +Z: hips, a spine and two
 # legs with end sites at the toes.
-_HIERARCHY = """HIERARCHY
+HIERARCHY = """HIERARCHY
 ROOT Hips
 {
   OFFSET 0.0 0.0 0.0
@@ -81,7 +81,7 @@ def stepping_rows(num_frames: int, fps: float) -> np.ndarray:
 
 
 def write_bvh(path: pathlib.Path, rows: np.ndarray, fps: float = 30.0,
-              hierarchy: str = _HIERARCHY) -> pathlib.Path:
+              hierarchy: str = HIERARCHY) -> pathlib.Path:
   lines = [hierarchy.rstrip(), 'MOTION', f'Frames: {len(rows)}',
            f'Frame Time: {1.0 / fps:.6f}']
   lines += [' '.join(f'{value:.4f}' for value in row) for row in rows]

@@ -185,6 +185,100 @@ class TestBvh:
   def test_unit_that_cannot_be_told(self, tmp_path):
     rows = np.zeros((1, 27))
     path = synthetic_sources.write_bvh(tmp_path / 'd.bvh', rows)
-    with pytest.raises(ValueError, match='length_unit'):
+    with pytest.raises(ValueError, match='length_unit') as error:
       bvh.read_bvh(path, length_unit=None, up_axis='+x', forward_axis='+z')
+    assert '--bvh-unit' in str(error.value)
     assert bvh.read_bvh(path, length_unit=0.01).num_frames == 1
+
+
+def _scaled_hierarchy(factor: float) -> str:
+  """The synthetic skeleton with every OFFSET multiplied by factor."""
+  lines = []
+  for line in synthetic_sources.HIERARCHY.split('\n'):
+    if line.strip().startswith('OFFSET'):
+      values = [float(v) * factor for v in line.split()[1:]]
+      line = line[:line.index('OFFSET')] + 'OFFSET ' + ' '.join(
+          f'{v:.6f}' for v in values)
+    lines.append(line)
+  return '\n'.join(lines)
+
+
+def _z_up(text: str) -> str:
+  """The skeleton turned +90 degrees about x: file y becomes z, z becomes -y."""
+  lines = []
+  for line in text.split('\n'):
+    if line.strip().startswith('OFFSET'):
+      x, y, z = (float(v) for v in line.split()[1:])
+      line = (line[:line.index('OFFSET')]
+              + f'OFFSET {x:.6f} {-z:.6f} {y:.6f}')
+    lines.append(line)
+  return '\n'.join(lines)
+
+
+class TestBvhUnitsAndAxes:
+  """Unit and up axis inferred from the skeleton, refused when ambiguous."""
+
+  def _steps(self, tmp_path, name, factor=1.0, z_up=False):
+    rows = synthetic_sources.stepping_rows(12, 30.0)
+    rows[:, :3] *= factor
+    hierarchy = _scaled_hierarchy(factor)
+    if z_up:
+      hierarchy = _z_up(hierarchy)
+      rows[:, :3] = rows[:, [0, 2, 1]] * [1, -1, 1]
+    return synthetic_sources.write_bvh(tmp_path / name, rows,
+                                       hierarchy=hierarchy)
+
+  @pytest.mark.parametrize('unit, factor', [
+      ('metres', 0.01), ('centimetres', 1.0), ('inches', 1 / 2.54),
+      ('millimetres', 10.0)])
+  def test_the_unit_is_inferred_from_a_human_height(self, tmp_path, unit,
+                                                    factor):
+    reference = bvh.read_bvh(self._steps(tmp_path, 'cm.bvh'))
+    motion = bvh.read_bvh(self._steps(tmp_path, f'{unit}.bvh', factor))
+    np.testing.assert_allclose(motion.positions, reference.positions,
+                               atol=1e-5)
+    assert bvh.LENGTH_UNITS[unit] == pytest.approx(0.01 / factor)
+
+  def test_a_height_no_unit_makes_human_is_refused(self, tmp_path):
+    # 148 cm read as 0.6 of it: 89 units is 0.89 m, 89 cm, 2.26 m in inches.
+    path = self._steps(tmp_path, 'short.bvh', factor=0.6)
+    with pytest.raises(ValueError, match='cannot infer its length unit') as (
+        error):
+      bvh.read_bvh(path)
+    message = str(error.value)
+    assert '--bvh-unit' in message and 'length_unit' in message
+    assert bvh.read_bvh(path, length_unit=0.01).num_frames == 12
+
+  def test_z_up_is_inferred(self, tmp_path):
+    y_up = bvh.read_bvh(self._steps(tmp_path, 'y.bvh'))
+    z_up = bvh.read_bvh(self._steps(tmp_path, 'z.bvh', z_up=True))
+    np.testing.assert_allclose(z_up.positions, y_up.positions, atol=1e-5)
+    # The same as naming it.
+    named = bvh.read_bvh(self._steps(tmp_path, 'z2.bvh', z_up=True),
+                         up_axis='+z')
+    np.testing.assert_allclose(named.positions, z_up.positions, atol=1e-9)
+
+  def test_no_feet_means_no_inferred_up_axis(self, tmp_path):
+    hierarchy = synthetic_sources.HIERARCHY.replace('Ankle', 'Lower')
+    path = synthetic_sources.write_bvh(
+        tmp_path / 'nofeet.bvh', synthetic_sources.stepping_rows(3, 30.0),
+        hierarchy=hierarchy)
+    with pytest.raises(ValueError, match='no joint is named like a foot') as (
+        error):
+      bvh.read_bvh(path)
+    assert '--bvh-up' in str(error.value) and 'up_axis' in str(error.value)
+    assert bvh.read_bvh(path, up_axis='+y').num_frames == 3
+
+  def test_a_take_lying_across_its_rest_pose_is_refused(self, tmp_path):
+    rows = synthetic_sources.stepping_rows(6, 30.0)
+    rows[:, 4] = 90.0  # the root pitched 90 degrees the whole take
+    path = synthetic_sources.write_bvh(tmp_path / 'lying.bvh', rows)
+    with pytest.raises(ValueError, match=r'rest pose stands along \+y') as (
+        error):
+      bvh.read_bvh(path)
+    assert '--bvh-up' in str(error.value)
+
+  def test_unknown_up_axis_names_the_flag(self, tmp_path):
+    path = self._steps(tmp_path, 'a.bvh')
+    with pytest.raises(ValueError, match='--bvh-up'):
+      bvh.read_bvh(path, up_axis='up')
