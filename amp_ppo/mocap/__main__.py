@@ -76,11 +76,19 @@ def _add_convert(commands) -> None:
   parser.add_argument('--skeleton', type=_pairs, default={},
                       help='BVH role=Joint overrides, comma-separated, e.g. '
                       'left_ankle=LFoot,right_ankle=RFoot')
-  parser.add_argument('--bvh-up', default='+y', help="BVH up axis ('+y')")
+  parser.add_argument('--bvh-up', default='infer',
+                      help="BVH up axis, e.g. +y (default: infer, from the "
+                      'feet to the hips in the rest pose and the take)')
   parser.add_argument('--bvh-forward', help='BVH rest-pose forward axis')
   parser.add_argument('--bvh-unit', type=float,
-                      help='metres per BVH unit (default: m or cm, told '
-                      'from the skeleton\'s height)')
+                      help='metres per BVH unit, e.g. 0.0254 for inches '
+                      '(default: m, cm, inches or mm, told from the '
+                      'skeleton\'s height)')
+  parser.add_argument('--start', type=float,
+                      help='seconds into the source to start at (default 0)')
+  parser.add_argument('--end', type=float,
+                      help='seconds into the source to end at (default: its '
+                      'end)')
   parser.add_argument('--report', help='check report JSON (default: beside '
                       '--out, .check.json)')
   parser.add_argument('--preview', help='also draw an image strip (.png)')
@@ -139,13 +147,18 @@ def _run_convert(arguments) -> int:
                   if arguments.csv_layout else formats.CsvLayout()),
       skeleton=arguments.skeleton or None, feet=arguments.feet,
       bvh_up_axis=arguments.bvh_up, bvh_forward_axis=arguments.bvh_forward,
-      bvh_length_unit=arguments.bvh_unit)
+      bvh_length_unit=arguments.bvh_unit, start=arguments.start,
+      end=arguments.end)
   result = convert_lib.convert(arguments.source, arguments.env,
                                out=arguments.out, options=options,
                                report_path=arguments.report)
   # pylint: disable=g-import-not-at-top
   from amp_ppo.mocap import checks
   print(checks.format_report(result.report))
+  unconverged = result.notes.get('ik', {}).get('unconverged_frames')
+  if unconverged:
+    print('IK did not converge at frames ' + ', '.join(
+        f'{start}-{end}' for start, end in unconverged))
   print(f'wrote {result.out} ({len(result.qpos)} frames at {result.fps:g} '
         f'fps) and {result.report_path}')
   if arguments.preview:

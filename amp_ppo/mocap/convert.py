@@ -51,8 +51,13 @@ class ConvertOptions:
     keypoints: role -> (body or site, 'body' | 'site') of the robot;
       None: the robot's preset.
     feet: the robot's foot sites; None: its preset.
-    bvh_up_axis, bvh_forward_axis, bvh_length_unit: see formats.bvh.
-    check_settings: thresholds of the checks.
+    bvh_up_axis, bvh_forward_axis, bvh_length_unit: see formats.bvh
+      ('infer' and None infer the up axis and unit).
+    start, end: seconds of the source to keep (None: its start, its end);
+      the source is cut before retargeting, and a cut take no longer loops.
+    check_settings: thresholds of the checks. Retargeting human motion holds
+      every joint to max_joint_speed (or the robot preset's own, lower,
+      limit, which the check then uses too) and the root to max_root_speed.
   """
   source_format: Optional[str] = None
   source_robot: Optional[str] = None
@@ -60,9 +65,11 @@ class ConvertOptions:
   skeleton: Optional[Mapping[str, str]] = None
   keypoints: Optional[Mapping[str, Tuple[str, str]]] = None
   feet: Optional[Sequence[str]] = None
-  bvh_up_axis: str = '+y'
+  bvh_up_axis: str = 'infer'
   bvh_forward_axis: Optional[str] = None
   bvh_length_unit: Optional[float] = None
+  start: Optional[float] = None
+  end: Optional[float] = None
   check_settings: checks.CheckSettings = checks.CheckSettings()
 
 
@@ -98,16 +105,22 @@ def convert(source: str,
   Raises:
     ValueError: a malformed file or option, naming the fix.
   """
+  _check_cut(options.start, options.end)
   robot = robot_model.load_robot(env, options.feet)
   source_format = _source_format(source, options.source_format)
-  qpos, fps, loop, notes = _retarget(source, source_format, robot, options)
+  settings = _robot_settings(robot, options.check_settings)
+  qpos, fps, loop, notes = _retarget(source, source_format, robot, options,
+                                     settings)
+  source_root_height = notes.pop('source_root_height', None)
+  if options.start is not None or options.end is not None:
+    notes['cut_s'] = [options.start, options.end]
   qpos, fit = ground.place_on_ground(
-      robot, qpos, fps, options.check_settings.stance_speed,
+      robot, qpos, fps, settings.stance_speed,
       free_root_height=source_format in _KEYPOINT_FORMATS)
   notes['ground'] = dataclasses.asdict(fit)
   qvel = velocities.qvel_from_qpos(robot.model, qpos, fps, loop)
-  report = checks.check_reference(robot, qpos, qvel, fps, loop,
-                                  options.check_settings)
+  report = checks.check_reference(robot, qpos, qvel, fps, loop, settings,
+                                  source_root_height=source_root_height)
   report['source'] = os.fsdecode(source)
   report['retargeting'] = notes
   if out is not None:
@@ -183,12 +196,68 @@ def _source_format(source: str, source_format: Optional[str]) -> str:
   return _SUFFIX_FORMATS[suffix]
 
 
-def _retarget(source, source_format, robot, options):
+def _check_cut(start: Optional[float], end: Optional[float]) -> None:
+  """Refuses a --start/--end that is no time span, before any loading."""
+  for name, value in (('start', start), ('end', end)):
+    if value is not None and not (np.isfinite(value) and value >= 0):
+      raise ValueError(f'convert: {name} must be seconds >= 0, got {value!r} '
+                       f'(CLI --{name}).')
+  if start is not None and end is not None and end <= start:
+    raise ValueError(f'convert: end ({end} s) must come after start ({start} '
+                     's) (CLI --start/--end).')
+
+
+def _cut_frames(source: str, num_frames: int, fps: float,
+                start: Optional[float], end: Optional[float]) -> slice:
+  """The frames from start to end seconds (both kept), at least two."""
+  duration = (num_frames - 1) / fps
+  first = 0 if start is None else int(np.ceil(start * fps - 1e-6))
+  last = num_frames - 1 if end is None else int(np.floor(end * fps + 1e-6))
+  if end is not None and end > duration + 0.5 / fps:
+    raise ValueError(f'motion file {source!r}: --end {end:g} s is past the '
+                     f'take\'s end at {duration:.3f} s — pass an end within '
+                     'the take, or none.')
+  if last - first < 1:
+    raise ValueError(f'motion file {source!r}: --start {start} s leaves '
+                     f'fewer than two frames of its {duration:.3f} s — pass '
+                     'an earlier start.')
+  return slice(first, last + 1)
+
+
+def _cut(motion, options):
+  """The motion between options.start and options.end; a cut one does not
+  loop."""
+  if options.start is None and options.end is None:
+    return motion
+  frames = _cut_frames(motion.source, motion.num_frames, motion.fps,
+                       options.start, options.end)
+  if isinstance(motion, source_motion.KeypointMotion):
+    return dataclasses.replace(motion, positions=motion.positions[frames],
+                               loop=None)
+  return dataclasses.replace(
+      motion, root_position=motion.root_position[frames],
+      root_quaternion=motion.root_quaternion[frames],
+      joint_angles=motion.joint_angles[frames], loop=None)
+
+
+def _robot_settings(robot, settings: checks.CheckSettings
+                   ) -> checks.CheckSettings:
+  """The checks' settings, with the robot preset's joint speed limit where
+  it is lower (never a looser check)."""
+  target = presets.target_for(robot.name)
+  own = target.max_joint_speed if target is not None else None
+  if own is None or own >= settings.max_joint_speed:
+    return settings
+  return dataclasses.replace(settings, max_joint_speed=own)
+
+
+def _retarget(source, source_format, robot, options, settings):
   """(qpos, fps, loop, notes) on the robot, before ground placement."""
   if source_format in _KEYPOINT_FORMATS:
-    return _from_keypoints(source, source_format, robot, options)
+    return _from_keypoints(source, source_format, robot, options, settings)
   if source_format == 'csv':
-    motion = formats.read_csv_motion(source, options.csv_layout)
+    motion = _cut(formats.read_csv_motion(source, options.csv_layout),
+                  options)
     mapping = joint_mapping.JointMapping(
         joints=tuple(joint_mapping.identity_mapping(motion, robot)),
         base_rotation=np.array([1.0, 0.0, 0.0, 0.0]),
@@ -196,8 +265,8 @@ def _retarget(source, source_format, robot, options):
     notes = {'method': 'joints as recorded for this robot'}
   else:
     quadruped = joint_mapping.source_for(options.source_robot)
-    motion = formats.read_motion_imitation(source,
-                                           num_joints=quadruped.num_joints)
+    motion = _cut(formats.read_motion_imitation(
+        source, num_joints=quadruped.num_joints), options)
     target = presets.target_for(robot.name)
     if target is None or not target.leg_joints:
       raise ValueError(
@@ -221,20 +290,38 @@ def _read_keypoints(source, source_format, options):
                       length_unit=options.bvh_length_unit)
 
 
-def _from_keypoints(source, source_format, robot, options):
-  motion = _read_keypoints(source, source_format, options)
+def _from_keypoints(source, source_format, robot, options, settings):
+  motion = _cut(_read_keypoints(source, source_format, options), options)
   keypoints = options.keypoints
   if keypoints is None:
     target = presets.target_for(robot.name)
     if target is None or not target.keypoints:
       raise ValueError(
           f'robot {robot.name!r}: no keypoints are known for it — map the '
-          'human roles to its bodies (keypoints), or use a G1 or '
+          'human roles to its bodies (keypoints), or use a G1, H1, T1 or '
           'BerkeleyHumanoid environment.')
     keypoints = target.keypoints
   skeleton = human_to_humanoid.skeleton_map(motion, options.skeleton)
-  result = human_to_humanoid.retarget(motion, robot, keypoints, skeleton)
+  result = human_to_humanoid.retarget(
+      motion, robot, keypoints, skeleton,
+      max_joint_speed=settings.max_joint_speed,
+      max_root_speed=settings.max_root_speed)
   notes = {'method': 'keypoint inverse kinematics (mink)',
-           'scale': result.scale, 'keypoints': result.roles,
-           'source_fps': motion.fps}
+           'scales': result.scales, 'keypoints': result.roles,
+           'source_fps': motion.fps,
+           'source_frames': motion.num_frames,
+           'ik': {'max_joint_speed_rad_s': settings.max_joint_speed,
+                  'unconverged_frames': checks.frame_ranges(
+                      _mask(result.unconverged_frames, motion.num_frames)),
+                  'speed_limited_frames': checks.frame_ranges(
+                      _mask(result.speed_limited_frames,
+                            motion.num_frames))},
+           'tracking_error_m': result.tracking_error_m,
+           'source_root_height': result.source_root_height}
   return result.qpos, motion.fps, motion.loop, notes
+
+
+def _mask(frames, num_frames: int) -> np.ndarray:
+  mask = np.zeros(num_frames, bool)
+  mask[list(frames)] = True
+  return mask

@@ -26,13 +26,19 @@ class Target:
       LEG_ROLES, with Unitree's sign conventions (abduction about +x, hip
       and knee about +y, knee 0 with the leg straight).
     keypoints: for humanoids, skeleton role -> (body or site name, 'body' or
-      'site'), the points inverse kinematics pulls onto the human's.
+      'site'), the points inverse kinematics pulls onto the human's. The
+      ankle roles name the body after the last ankle joint (the foot), so
+      its orientation is the sole's.
+    max_joint_speed: the robot's own joint speed limit (rad/s), where it is
+      below the checks' 30 rad/s (MJCF files carry none); None: the
+      checks' figure.
   """
   feet: Tuple[str, ...]
   leg_joints: Mapping[Tuple[str, str], str] = dataclasses.field(
       default_factory=dict)
   keypoints: Mapping[str, Tuple[str, str]] = dataclasses.field(
       default_factory=dict)
+  max_joint_speed: Optional[float] = None
 
 
 def _unitree_quadruped() -> Target:
@@ -64,21 +70,65 @@ _TARGETS: Dict[str, Target] = {
             'chest': ('torso_link', 'body'),
             'left_shoulder': ('left_shoulder_roll_link', 'body'),
             'left_elbow': ('left_elbow_link', 'body'),
-            'left_wrist': ('left_wrist_yaw_link', 'body'),
+            'left_wrist': ('left_wrist_roll_link', 'body'),
             'right_shoulder': ('right_shoulder_roll_link', 'body'),
             'right_elbow': ('right_elbow_link', 'body'),
-            'right_wrist': ('right_wrist_yaw_link', 'body'),
+            'right_wrist': ('right_wrist_roll_link', 'body'),
         }),
+    # Legs only: the Berkeley Humanoid has no arms.
     'BerkeleyHumanoid': Target(
         feet=('l_foot', 'r_foot'),
         keypoints={
             'pelvis': ('torso', 'body'),
             'left_hip': ('ll_hfe', 'body'),
             'left_knee': ('ll_kfe', 'body'),
-            'left_ankle': ('ll_ffe', 'body'),
+            'left_ankle': ('ll_faa', 'body'),
             'right_hip': ('lr_hfe', 'body'),
             'right_knee': ('lr_kfe', 'body'),
-            'right_ankle': ('lr_ffe', 'body'),
+            'right_ankle': ('lr_faa', 'body'),
+        }),
+    # H1JoystickGaitTracking, H1InplaceGaitTracking. The torso joint only
+    # yaws, about the pelvis origin: the chest turns, its place is the
+    # pelvis's.
+    'H1': Target(
+        feet=('left_foot', 'right_foot'),
+        keypoints={
+            'pelvis': ('pelvis', 'body'),
+            'left_hip': ('left_hip_pitch_link', 'body'),
+            'left_knee': ('left_knee_link', 'body'),
+            'left_ankle': ('left_ankle_link', 'body'),
+            'right_hip': ('right_hip_pitch_link', 'body'),
+            'right_knee': ('right_knee_link', 'body'),
+            'right_ankle': ('right_ankle_link', 'body'),
+            'chest': ('torso_link', 'body'),
+            'left_shoulder': ('left_shoulder_roll_link', 'body'),
+            'left_elbow': ('left_elbow_link', 'body'),
+            'left_wrist': ('left_wrist', 'site'),
+            'right_shoulder': ('right_shoulder_roll_link', 'body'),
+            'right_elbow': ('right_elbow_link', 'body'),
+            'right_wrist': ('right_wrist', 'site'),
+        }),
+    # T1JoystickFlatTerrain: the free joint is on the trunk (the chest);
+    # the pelvis is the Waist body below it. The elbow pitch joint sits
+    # close to the shoulder, so the mid-arm elbow-yaw body stands for the
+    # elbow.
+    'T1': Target(
+        feet=('left_foot', 'right_foot'),
+        keypoints={
+            'pelvis': ('Waist', 'body'),
+            'left_hip': ('Hip_Pitch_Left', 'body'),
+            'left_knee': ('Shank_Left', 'body'),
+            'left_ankle': ('left_foot_link', 'body'),
+            'right_hip': ('Hip_Pitch_Right', 'body'),
+            'right_knee': ('Shank_Right', 'body'),
+            'right_ankle': ('right_foot_link', 'body'),
+            'chest': ('Trunk', 'body'),
+            'left_shoulder': ('AL2', 'body'),
+            'left_elbow': ('left_hand_link', 'body'),
+            'left_wrist': ('left_hand', 'site'),
+            'right_shoulder': ('AR2', 'body'),
+            'right_elbow': ('right_hand_link', 'body'),
+            'right_wrist': ('right_hand', 'site'),
         }),
 }
 

@@ -6,7 +6,6 @@ need them skip, saying why, only when the download is impossible (and fail
 in CI: tests/downloads.py).
 """
 
-import dataclasses
 
 import numpy as np
 import pytest
@@ -76,8 +75,12 @@ def test_dog_clips_become_go1_references(dog_clips, clip, tmp_path):
 
 
 def test_synthetic_bvh_retargets_onto_berkeley_humanoid(tmp_path):
+  # Steps of 0.8 s (rows made at 20 fps, played at 30): the robot's swing
+  # foot then rises faster than the 0.3 m/s under which a foot low above
+  # the ground counts as standing (robots.contacts); at 1.2 s it lifts 6 cm
+  # at that speed, and placing stance feet on the ground holds it down.
   source = synthetic_sources.write_bvh(
-      tmp_path / 'steps.bvh', synthetic_sources.stepping_rows(36, 30.0))
+      tmp_path / 'steps.bvh', synthetic_sources.stepping_rows(36, 20.0))
   result = convert.convert(str(source), BERKELEY,
                            out=str(tmp_path / 'steps.npz'))
   _assert_feet_and_limits(result.report)
@@ -87,21 +90,79 @@ def test_synthetic_bvh_retargets_onto_berkeley_humanoid(tmp_path):
   assert all(foot['stance_fraction'] < 0.9 for foot in lift.values())
 
 
-def test_real_mocap_take_retargets_onto_g1(tmp_path):
-  path = _fetch(sample_data.BVHTOOLBOX, ['test_mocapbank'])['test_mocapbank']
-  # The first 3 s: the person stands, then starts to kneel. (Kneeling on
-  # one knee, later, puts G1's hips at their limits.)
-  text = path.read_text().split('\n')
-  start = text.index('MOTION')
-  frames = 90
-  lines = text[:start] + ['MOTION', f'Frames: {frames}',
-                          text[start + 2]] + text[start + 3:start + 3 + frames]
-  short = tmp_path / 'mocapbank_3s.bvh'
-  short.write_text('\n'.join(lines) + '\n')
-  result = convert.convert(str(short), G1, out=str(tmp_path / 'g1.npz'))
-  _assert_feet_and_limits(result.report)
-  assert result.notes['keypoints']['left_ankle'] == ('LeftAnkle',
-                                                     'left_ankle_roll_link')
+def _assert_every_check_passes(result):
+  report = result.report
+  failing = {name: check['summary'] for name, check in
+             report['checks'].items() if check['status'] == 'fail'}
+  assert report['passed'], failing
+  _assert_feet_and_limits(report)
+  assert report['checks']['crouch']['status'] == 'pass'
+  assert report['checks']['velocities']['max_joint_speed_rad_s'] <= 30.0
+  assert result.notes['ik']['max_joint_speed_rad_s'] == 30.0
+
+
+# Real takes, whole or cut to at most 10 s: name -> (archive, clip, start,
+# end). Segments of `sample_data.TAKES` use its seconds.
+_HUMAN_TAKES = {
+    # LAFAN1 skeleton (its rest pose lies along x: up axis and unit come
+    # from the take), walking straight and walking through a 237° turn.
+    **{name: (sample_data.TAKES[name].archive, sample_data.TAKES[name].stem)
+              + sample_data.TAKES[name].seconds
+       for name in ('walk', 'walk_turn')},
+    # Mixamo skeleton ('mixamorig:' joints), a 2.3 s walk forward.
+    'freebvh_walk': (sample_data.BVHTOOLBOX, 'test_freebvh', None, None),
+    # MocapBank: a person stands, kneels on one knee (about 4.4 to 11.6 s,
+    # which neither robot can do as a person does) and stands again.
+    'mocapbank_standing': (sample_data.BVHTOOLBOX, 'test_mocapbank', None,
+                           4.0),
+    'mocapbank_stood_up': (sample_data.BVHTOOLBOX, 'test_mocapbank', 12.0,
+                           None),
+}
+
+
+@pytest.mark.parametrize('env', [G1, BERKELEY])
+@pytest.mark.parametrize('take', sorted(_HUMAN_TAKES))
+def test_real_human_takes_pass_every_check(take, env, tmp_path):
+  archive, clip, start, end = _HUMAN_TAKES[take]
+  path = _fetch(archive, [clip])[clip]
+  options = convert.ConvertOptions(start=start, end=end)
+  result = convert.convert(str(path), env, out=str(tmp_path / 'take.npz'),
+                           options=options)
+  _assert_every_check_passes(result)
+  assert result.notes['ik']['unconverged_frames'] == []
+  # The feet stand and step: not a robot frozen or gliding.
+  assert result.report['checks']['feet']['stance_fraction'] > 0.3
+  if start is not None or end is not None:
+    assert result.notes['cut_s'] == [start, end]
+
+
+def test_a_kneel_the_robot_cannot_follow_is_named_by_its_frames(tmp_path):
+  archive, clip, _, _ = _HUMAN_TAKES['mocapbank_standing']
+  path = _fetch(archive, [clip])[clip]
+  report = convert.convert(str(path), G1).report
+  assert not report['passed']
+  failing = [check['failing_seconds'] for check in report['checks'].values()
+             if check['status'] == 'fail']
+  assert failing and all(4.0 <= start <= end <= 12.0
+                         for ranges in failing for start, end in ranges)
+  # Still no joint over the limit, anywhere.
+  assert report['checks']['velocities']['status'] == 'pass'
+
+
+def test_start_and_end_cut_the_source(tmp_path):
+  source = synthetic_sources.write_bvh(
+      tmp_path / 'steps.bvh', synthetic_sources.stepping_rows(30, 30.0))
+  options = convert.ConvertOptions(start=0.2, end=0.5)
+  result = convert.convert(str(source), BERKELEY, options=options)
+  assert len(result.qpos) == 10  # frames 6 to 15
+  assert result.notes['source_frames'] == 10
+  for start, end, words in ((0.5, 0.2, 'must come after start'),
+                            (-1.0, None, 'seconds >= 0'),
+                            (None, 2.0, 'past the take'),
+                            (0.99, None, 'fewer than two frames')):
+    with pytest.raises(ValueError, match=words):
+      convert.convert(str(source), BERKELEY, options=convert.ConvertOptions(
+          start=start, end=end))
 
 
 def test_unknown_robot_and_format_are_refused(tmp_path):

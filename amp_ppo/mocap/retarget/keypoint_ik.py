@@ -1,13 +1,28 @@
 """Frame-by-frame inverse kinematics onto keypoint targets, with mink.
 
-Each frame is solved from the previous frame's solution (or a given initial
-guess) by iterating mink's differential IK until the step is negligible.
-mink's ConfigurationLimit keeps every joint inside its range; a posture
-task regularises the joints toward a reference pose.
+Each frame starts from the previous frame's solution, the root included (or
+from a given initial guess), and iterates mink's differential IK until the
+step is negligible or no longer lowers the tasks' error; frames that reach
+the iteration cap unconverged are reported (`Solution`).
+
+Limits:
+  - mink's ConfigurationLimit keeps every joint inside its range;
+  - SpeedBox (with `max_joint_speed` and `fps`) keeps every hinge and slide
+    joint within max_joint_speed / fps of the previous frame's solution, and
+    (with `max_root_speed`) the root's position likewise. These coordinates
+    are linear in mink's step, so the bound is exact however many iterations
+    a frame takes (mink's VelocityLimit bounds one iteration, not a frame).
+    Yaw joints then cannot flip to another branch between frames;
+  - FrameStepBox (with `frame_step_ratio`) keeps each target's body within
+    a box around where it was, a few times its target's own move: where the
+    robot must pass from one solution branch to another, it does so over
+    several frames instead of one (linearised per iteration).
+A posture task draws the joints lightly toward a reference pose and, with
+`continuity_cost`, a second one toward the previous frame's joints.
 """
 
 import dataclasses
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 import mink
 import mujoco
@@ -15,11 +30,18 @@ import numpy as np
 
 from amp_ppo.robots import robot_model
 
-# A step is negligible once no coordinate moves more than this (rad or m).
-_CONVERGED_STEP = 1e-5
+# A frame has converged once no coordinate moves more than CONVERGED_STEP in
+# an iteration (rad or m), or an iteration lowers the tasks' weighted
+# squared error by less than CONVERGED_RELATIVE_DROP of it plus
+# CONVERGED_COST_DROP (about a 1 mm error at cost 1).
+CONVERGED_STEP = 1e-5
+CONVERGED_RELATIVE_DROP = 1e-4
+CONVERGED_COST_DROP = 1e-6
 _SOLVER = 'daqp'
 _DAMPING = 1e-4
 _STEP_DT = 1.0  # mink integrates velocity * dt; dt 1 makes velocity the step
+# The first frame starts far from its targets (the standing pose).
+_FIRST_FRAME_ITERATIONS = 500
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,17 +64,166 @@ class KeypointTarget:
   orientation_cost: float = 0.0
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class Solution:
+  """Solved frames and how the solve went for each.
+
+  Attributes:
+    qpos: [T, nq].
+    converged: [T] the iterations stopped before the cap (_iterate).
+    speed_limited: [T] some coordinate ended on the edge of its speed box.
+  """
+  qpos: np.ndarray
+  converged: np.ndarray
+  speed_limited: np.ndarray
+
+  def unconverged_frames(self) -> List[int]:
+    return [int(frame) for frame in np.flatnonzero(~self.converged)]
+
+
+class SpeedBox(mink.Limit):
+  """Hinge, slide and root-position coordinates within a box per frame.
+
+  `around(previous_qpos)` centres the box on the previous frame's solution;
+  each coordinate may move at most its half width from there. Those
+  coordinates are linear in mink's step (hinge and slide angles, and the
+  free joint's world-frame position), so the bound holds exactly, whatever
+  the number of iterations.
+  """
+
+  def __init__(self, model: mujoco.MjModel, joint_step: Optional[float],
+               root_step: Optional[float] = None):
+    """Half widths: joint_step for hinge and slide joints, root_step for the
+    free joint's position (metres); None leaves them out."""
+    qpos_addresses, dof_addresses, widths = [], [], []
+    for joint in range(model.njnt):
+      kind = int(model.jnt_type[joint])
+      if kind in robot_model.HINGE_OR_SLIDE and joint_step is not None:
+        qpos_addresses.append(model.jnt_qposadr[joint])
+        dof_addresses.append(model.jnt_dofadr[joint])
+        widths.append(joint_step)
+      elif kind == int(mujoco.mjtJoint.mjJNT_FREE) and root_step is not None:
+        qpos_addresses.extend(model.jnt_qposadr[joint] + np.arange(3))
+        dof_addresses.extend(model.jnt_dofadr[joint] + np.arange(3))
+        widths.extend([root_step] * 3)
+    self._qpos_addresses = np.array(qpos_addresses, int)
+    self._widths = np.array(widths, np.float64)
+    self._projection = np.eye(model.nv)[np.array(dof_addresses, int)]
+    self._lower = self._upper = None
+
+  def around(self, previous_qpos: np.ndarray) -> None:
+    centre = previous_qpos[self._qpos_addresses]
+    self._lower, self._upper = centre - self._widths, centre + self._widths
+
+  def clip(self, qpos: np.ndarray) -> np.ndarray:
+    """qpos with its boxed coordinates moved into the box."""
+    qpos = qpos.copy()
+    qpos[self._qpos_addresses] = np.clip(qpos[self._qpos_addresses],
+                                         self._lower, self._upper)
+    return qpos
+
+  def on_edge(self, qpos: np.ndarray, tolerance: float = 1e-7) -> bool:
+    values = qpos[self._qpos_addresses]
+    return bool(np.any((values <= self._lower + tolerance)
+                       | (values >= self._upper - tolerance)))
+
+  def compute_qp_inequalities(self, configuration: mink.Configuration,
+                              dt: float) -> mink.Constraint:
+    del dt  # A bound on the step itself.
+    values = configuration.q[self._qpos_addresses]
+    # Rounding can leave a coordinate a hair outside: never ask to move out.
+    room_up = np.maximum(self._upper - values, 0.0)
+    room_down = np.maximum(values - self._lower, 0.0)
+    return mink.Constraint(
+        G=np.vstack([self._projection, -self._projection]),
+        h=np.concatenate([room_up, room_down]))
+
+
+class FrameStepBox(mink.Limit):
+  """Target frames (bodies, sites) within a box around where they were.
+
+  `around(positions, radii)` centres frame k's box on its position at the
+  previous frame's solution, radii[k] metres along each world axis. The
+  bound is linearised at each iteration, so it holds to the last
+  iteration's first order: a body then cannot swing far in one frame while
+  the motion asks it to move little (the robot passing from one solution
+  branch to another over a few frames instead of one).
+  """
+
+  def __init__(self, model: mujoco.MjModel,
+               frames: Sequence[KeypointTarget]):
+    self._model = model
+    self._frames = [(frame_id(model, target), target.frame_type)
+                    for target in frames]
+    self._jacobian = np.zeros((3, model.nv))
+    self._centres = self._radii = None
+
+  def positions(self, data: mujoco.MjData) -> np.ndarray:
+    return np.array([data.xpos[index] if kind == 'body'
+                     else data.site_xpos[index]
+                     for index, kind in self._frames])
+
+  def around(self, positions: np.ndarray, radii: np.ndarray) -> None:
+    self._centres = np.asarray(positions, np.float64)
+    self._radii = np.asarray(radii, np.float64)
+
+  def compute_qp_inequalities(self, configuration: mink.Configuration,
+                              dt: float) -> mink.Constraint:
+    del dt  # A bound on the step itself.
+    data = configuration.data
+    rows, room_up, room_down = [], [], []
+    for (index, kind), centre, radius, position in zip(
+        self._frames, self._centres, self._radii, self.positions(data)):
+      if kind == 'body':
+        mujoco.mj_jacBody(self._model, data, self._jacobian, None, index)
+      else:
+        mujoco.mj_jacSite(self._model, data, self._jacobian, None, index)
+      rows.append(self._jacobian.copy())
+      offset = position - centre
+      # Never ask to move out; where linearisation overshot, stay put.
+      room_up.append(np.maximum(radius - offset, 0.0))
+      room_down.append(np.maximum(radius + offset, 0.0))
+    jacobian = np.vstack(rows)
+    return mink.Constraint(G=np.vstack([jacobian, -jacobian]),
+                           h=np.concatenate(room_up + room_down))
+
+
+def frame_id(model: mujoco.MjModel, target: KeypointTarget) -> int:
+  """The MuJoCo id of a target's body or site."""
+  kind = (mujoco.mjtObj.mjOBJ_BODY if target.frame_type == 'body'
+          else mujoco.mjtObj.mjOBJ_SITE)
+  index = mujoco.mj_name2id(model, kind, target.frame)
+  if index < 0:
+    raise ValueError(f'keypoint IK: the robot has no {target.frame_type} '
+                     f'named {target.frame!r}.')
+  return index
+
+
 def solve(robot: robot_model.RobotModel,
+          targets: Sequence[KeypointTarget],
+          **options) -> np.ndarray:
+  """qpos [T, nq] that best reach the targets: `track`'s frames."""
+  return track(robot, targets, **options).qpos
+
+
+def track(robot: robot_model.RobotModel,
           targets: Sequence[KeypointTarget],
           *,
           initial_qpos: np.ndarray,
           posture: Optional[np.ndarray] = None,
           posture_cost: float = 1e-2,
+          continuity_cost: float = 0.0,
+          fps: Optional[float] = None,
+          max_joint_speed: Optional[float] = None,
+          max_root_speed: Optional[float] = None,
+          frame_step_ratio: Optional[float] = None,
+          frame_step_floor: float = 0.01,
           freeze_root: bool = False,
           free_root_height: bool = False,
           warm_start: bool = True,
-          max_iterations: int = 50) -> np.ndarray:
-  """qpos [T, nq] that best reach the targets, within joint limits.
+          damping: float = _DAMPING,
+          max_iterations: int = 50) -> Solution:
+  """The frames that best reach the targets, within joint and speed limits.
 
   Args:
     robot: the target robot.
@@ -61,36 +232,106 @@ def solve(robot: robot_model.RobotModel,
       frames start from the previous solution when warm_start).
     posture: [T, nq] poses the joints are drawn to (default initial_qpos).
     posture_cost: weight of the posture task.
+    continuity_cost: weight (per radian) of a second posture task drawing
+      the joints toward the previous frame's solution (with warm_start):
+      where the targets leave two poses about as good, the robot keeps the
+      one it was in instead of jumping to the other.
+    fps: frames per second, for the speed limits.
+    max_joint_speed: rad/s (m/s for slide joints) no joint may exceed from
+      one frame to the next; None: no bound.
+    max_root_speed: m/s the root's position may not exceed; None: no bound.
+    frame_step_ratio: each target's frame moves at most
+      this many times as far as its target does from one frame to the next
+      (at least frame_step_floor metres), along each axis (FrameStepBox);
+      None: no bound.
+    frame_step_floor: metres a target frame may always move per frame.
     freeze_root: hold the free joint at initial_qpos (only limbs move).
     free_root_height: with freeze_root, still let the root move vertically
       and turn (only its ground position is held).
-    warm_start: start each frame from the previous frame's solution; its
-      root still starts at the frame's own initial guess.
-    max_iterations: differential IK steps per frame at most.
+    warm_start: start each frame from the previous frame's solution, root
+      included.
+    damping: Levenberg-Marquardt damping of every step.
+    max_iterations: differential IK steps per frame at most
+      (with warm_start, frame 0, which starts from the initial guess, may
+      take _FIRST_FRAME_ITERATIONS).
+
+  Raises:
+    ValueError: a speed bound without fps, or a frame type mink lacks.
   """
   model = robot.model
   initial_qpos = np.asarray(initial_qpos, np.float64)
   posture = initial_qpos if posture is None else np.asarray(posture)
+  bounded = max_joint_speed is not None or max_root_speed is not None
+  if bounded and not (fps and fps > 0):
+    raise ValueError('keypoint IK: a speed bound needs the frame rate fps.')
+  box = (SpeedBox(model, _per_frame(max_joint_speed, fps),
+                  _per_frame(max_root_speed, fps)) if bounded else None)
   configuration = mink.Configuration(model)
+  steps = (FrameStepBox(model, targets) if frame_step_ratio is not None
+           else None)
   tasks = [_frame_task(target) for target in targets]
   posture_task = mink.PostureTask(model, cost=posture_cost)
+  regularisers = [posture_task]
+  if continuity_cost and warm_start:
+    continuity_task = mink.PostureTask(model, cost=continuity_cost)
+    regularisers.append(continuity_task)
   limits = [mink.ConfigurationLimit(model)]
   frozen = [0, 1] if free_root_height else list(range(6))
   constraints = ([mink.DofFreezingTask(model, dof_indices=frozen)]
                  if freeze_root else [])
+  frames = len(initial_qpos)
   solutions = np.empty_like(initial_qpos)
-  for frame in range(len(initial_qpos)):
+  converged = np.zeros(frames, bool)
+  speed_limited = np.zeros(frames, bool)
+  for frame in range(frames):
     start = initial_qpos[frame].copy()
     if warm_start and frame:
-      start[7:] = solutions[frame - 1][7:]
+      start[:] = solutions[frame - 1]
+    frame_limits = list(limits)
+    if box is not None and frame:
+      box.around(solutions[frame - 1])
+      start = box.clip(start)
+      frame_limits.append(box)
+    if steps is not None and frame:
+      configuration.update(solutions[frame - 1])
+      steps.around(steps.positions(configuration.data),
+                   _frame_radii(targets, frame, frame_step_ratio,
+                                frame_step_floor))
+      frame_limits.append(steps)
     configuration.update(_within_limits(robot, start))
     posture_task.set_target(posture[frame])
+    if len(regularisers) > 1:
+      regularisers[1].set_target(solutions[frame - 1] if frame else start)
+    iterations = (max(max_iterations, _FIRST_FRAME_ITERATIONS)
+                  if warm_start and not frame else max_iterations)
     for task, target in zip(tasks, targets):
       task.set_target(_pose(target, frame))
-    _iterate(configuration, tasks + [posture_task], limits, constraints,
-             max_iterations)
+    converged[frame] = _iterate(configuration, tasks + regularisers,
+                                frame_limits, constraints, damping,
+                                iterations)
     solutions[frame] = configuration.q
-  return solutions
+    speed_limited[frame] = (box is not None and frame > 0
+                            and box.on_edge(configuration.q))
+  return Solution(qpos=solutions, converged=converged,
+                  speed_limited=speed_limited)
+
+
+def _frame_radii(targets: Sequence[KeypointTarget], frame: int,
+                 ratio: float, floor: float) -> np.ndarray:
+  """How far each target's frame may move into `frame`, per axis."""
+  moves = [np.abs(target.positions[frame] - target.positions[frame - 1])
+           for target in targets]
+  return np.maximum(ratio * np.array(moves), floor)
+
+
+def _per_frame(speed: Optional[float],
+               fps: Optional[float]) -> Optional[float]:
+  """The most a coordinate may move in one frame (None: unbounded)."""
+  if speed is None:
+    return None
+  if not speed > 0:
+    raise ValueError(f'keypoint IK: speed bounds must be > 0, got {speed}.')
+  return float(speed) / float(fps)
 
 
 def _frame_task(target: KeypointTarget) -> mink.FrameTask:
@@ -111,15 +352,31 @@ def _pose(target: KeypointTarget, frame: int) -> mink.SE3:
                                                 target.positions[frame])
 
 
-def _iterate(configuration, tasks, limits, constraints,
-             max_iterations: int) -> None:
+def _iterate(configuration, tasks, limits, constraints, damping: float,
+             max_iterations: int) -> bool:
+  """Differential IK steps until one is negligible or no longer lowers the
+  tasks' cost (GMR's test: large damping leaves long, flat tails of tiny
+  steps along what the tasks hardly see); True if it got there."""
+  cost = _cost(configuration, tasks)
   for _ in range(max_iterations):
     step = mink.solve_ik(configuration, tasks, _STEP_DT, _SOLVER,
-                         damping=_DAMPING, limits=limits,
+                         damping=damping, limits=limits,
                          constraints=constraints or None)
     configuration.integrate_inplace(step, _STEP_DT)
-    if np.abs(step).max() < _CONVERGED_STEP:
-      return
+    previous, cost = cost, _cost(configuration, tasks)
+    if (np.abs(step).max() < CONVERGED_STEP or previous - cost
+        < CONVERGED_RELATIVE_DROP * cost + CONVERGED_COST_DROP):
+      return True
+  return False
+
+
+def _cost(configuration, tasks) -> float:
+  """The weighted squared error the tasks minimise."""
+  total = 0.0
+  for task in tasks:
+    weighted_error = task.cost * task.compute_error(configuration)
+    total += float(weighted_error @ weighted_error)
+  return total
 
 
 def _within_limits(robot: robot_model.RobotModel,
