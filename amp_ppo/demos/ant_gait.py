@@ -1,27 +1,38 @@
-r"""A scripted trot for Brax's ant: the reference motion of the larger demos.
+r"""Scripted gaits for Brax's ant: the reference motions of the larger demos.
 
 Each leg's hip swings about its rest angle and its ankle lifts and lowers a
-quarter cycle out of phase, tracked by a PD law; diagonal legs move together
-(a trot), and a heading feedback steers it back to +x. Which way each hip
-swings and whether each ankle leads or lags its hip decide where the ant
-goes: `search_gaits` runs all 256 such sign patterns from 8 reset states for
-20 s each and ranks them by their worst episode's progress along +x.
-`GaitStyle()` holds the winner. Over 32 fresh episodes of 20 s it covers
-5.5 m on average (at least 4.1 m) at a return of 423, so it also serves as a
+quarter cycle out of phase, tracked by a PD law, and a heading feedback
+steers the ant back to +x. Where each leg is in the cycle (the style's
+leg_phases) makes the gait. The bundled gait, called the trot throughout
+amp_ppo, lifts the two left legs together and then the two right ones (by
+the usual names, for an ant walking along +x, a pace: each pair's feet
+touch the ground together in 90 to 100 % of frames). The bound swings the
+front ankles together and then the rear ones; its feet follow more loosely
+(the front pair's touch together in 66 to 73 % of frames, the rear pair's
+in 51 to 67 %). Which way each hip swings and whether each ankle leads or
+lags its hip decide where the ant goes: `search_gaits` runs the 32 of the
+256 such sign patterns that keep the gait's footfalls from 8 reset states
+for 20 s each and ranks them by their worst episode's progress along +x.
+`GaitStyle()` holds the trot's winner, BOUND_STYLE the bound's pick. Each
+gait's speeds reference (GAITS) spans about 0.1 to 0.4 m/s, the speeds the
+command ant is told. Over 32 fresh episodes of 20 s the trot covers 5.5 m
+on average (at least 4.1 m) at a return of 423, so it also serves as a
 scripted expert whose progress a policy can be measured against
 (benchmarks/imitation.py).
 
-Regenerate the bundled reference (deterministic for a given seed), or redo
+Regenerate the bundled references (deterministic for a given seed), or redo
 the search:
 
   python -m amp_ppo.demos.ant_gait --out amp_ppo/motion/data/ant_gait.npz
-  python -m amp_ppo.demos.ant_gait --search
+  python -m amp_ppo.demos.ant_gait --speeds --num_clips 2
+  python -m amp_ppo.demos.ant_gait --speeds --num_clips 2 --gait bound
+  python -m amp_ppo.demos.ant_gait --search --gait bound
 """
 
 import dataclasses
 import itertools
 import os
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Mapping, Sequence, Tuple
 
 from absl import app
 from absl import flags
@@ -47,11 +58,26 @@ SPEEDS_REFERENCE = os.path.join(os.path.dirname(BUNDLED_REFERENCE),
 # of 20 s from reset: ankle amplitude 0.2 walks 0.10 m/s, 0.3 (GaitStyle's)
 # 0.28 m/s, 0.4 0.43 m/s but erratically (0.32 to 0.51 by episode).
 SPEED_ANKLE_AMPLITUDES = (0.2, 0.25, 0.275, 0.3, 0.325)
-# Diagonal legs (front-left with back-right, front-right with back-left) in
-# phase, the two pairs half a cycle apart.
-_TROT_LEG_PHASES = (0.0, np.pi, np.pi, 0.0)
-# Legs 1 and 2 are on the +y (left) side of ant.xml, 3 and 4 on the right.
-_LEG_SIDES = (1.0, 1.0, -1.0, -1.0)
+# Per-leg tuples (leg phases, hip signs, ankle leads, steering) follow the
+# actuators: ant.xml's motors drive hip_4, ankle_4, hip_1, ..., so the legs
+# are ant.xml's 4, 1, 2, 3, whose feet stand, for an ant walking along +x,
+# at the front right, front left, rear left and rear right.
+LEGS = ('front_right', 'front_left', 'rear_left', 'rear_right')
+# Where in the cycle each leg's hip is (radians, LEGS order). With the
+# trot's ankle leads, the bundled gait (called the trot throughout amp_ppo)
+# lifts the two left legs together and the two right legs half a cycle
+# later: by the usual names, for an ant walking along +x, a pace.
+TROT_LEG_PHASES = (0.0, np.pi, np.pi, 0.0)
+# With the bound's ankle leads: the front legs together, the rear legs half
+# a cycle later.
+BOUND_LEG_PHASES = (0.0, 0.0, np.pi, np.pi)
+# The rear legs' ankles (ant.xml's 2 and 3) bend the other way (their
+# ranges are negative), so one sine moves their feet half a cycle apart
+# from the front legs'.
+_ANKLE_MIRROR = (0.0, 0.0, np.pi, np.pi)
+# Steering's sign per leg: + on the front legs (ant.xml's 4 and 1), - on the
+# rear ones.
+_STEER_SIGNS = (1.0, 1.0, -1.0, -1.0)
 
 
 def _yaw(quaternion: jax.Array) -> jax.Array:
@@ -65,6 +91,8 @@ class GaitStyle:
 
   Attributes:
     frequency: gait cycles per second.
+    leg_phases: per leg (LEGS), where in the cycle it is, in radians: the
+      footfall pattern (TROT_LEG_PHASES, BOUND_LEG_PHASES).
     hip_amplitude, ankle_amplitude: swing about the rest pose, in radians.
     hip_signs: per leg, the direction of its hip's swing.
     ankle_leads: per leg, +1 if its ankle is a quarter cycle ahead of its
@@ -76,6 +104,7 @@ class GaitStyle:
       reset noise.
   """
   frequency: float = 2.0
+  leg_phases: Tuple[float, ...] = TROT_LEG_PHASES
   hip_amplitude: float = 0.4
   ankle_amplitude: float = 0.3
   hip_signs: Tuple[float, ...] = (1.0, -1.0, -1.0, 1.0)
@@ -83,6 +112,79 @@ class GaitStyle:
   kp: float = 1.0
   kd: float = 0.05
   steer_gain: float = 0.6
+
+
+# Second in `search_gaits(GaitStyle(leg_phases=BOUND_LEG_PHASES))` (its
+# worst of 8 episodes walked 3.47 m in 20 s, the first's 3.57 m), chosen for
+# its speeds: at the slow BOUND_SPEEDS they vary half as much from episode
+# to episode as the first's.
+BOUND_STYLE = GaitStyle(leg_phases=BOUND_LEG_PHASES,
+                        hip_signs=(1.0, 1.0, 1.0, 1.0),
+                        ankle_leads=(1.0, 1.0, -1.0, -1.0))
+# The bound's speed needs both amplitudes: a higher ankle lift slows it, a
+# wider hip swing speeds it up. Mean speeds over 16 episodes of 20 s from
+# reset: 0.07, 0.13, 0.19, 0.27 and 0.30 m/s (the last erratic, 0.14 to 0.41
+# by episode); the recorded clips (ant_bound_speeds.npz) span 0.08 to 0.37
+# m/s, as the trot's do 0.09 to 0.39.
+BOUND_SPEEDS = (
+    {'hip_amplitude': 0.3, 'ankle_amplitude': 0.4},
+    {'hip_amplitude': 0.3, 'ankle_amplitude': 0.3},
+    {'hip_amplitude': 0.45, 'ankle_amplitude': 0.4},
+    {'hip_amplitude': 0.45, 'ankle_amplitude': 0.3},
+    {'hip_amplitude': 0.55, 'ankle_amplitude': 0.2},
+)
+
+
+def footfall_phases(style: GaitStyle) -> np.ndarray:
+  """[4] each foot's phase in the cycle (LEGS order), in [0, 2 pi).
+
+  The phase of its ankle's swing, mirrored legs turned alike: feet of equal
+  phase lift and land together, feet half a cycle apart alternate.
+  """
+  phases = (np.asarray(style.leg_phases)
+            + np.asarray(style.ankle_leads) * np.pi / 2
+            + np.asarray(_ANKLE_MIRROR))
+  return np.mod(phases, 2 * np.pi)
+
+
+def same_footfalls(style: GaitStyle, other: GaitStyle) -> bool:
+  """Whether the same feet lift together in both."""
+  def together(phases):
+    apart = np.mod(phases[:, None] - phases[None, :], 2 * np.pi)
+    return np.isclose(np.minimum(apart, 2 * np.pi - apart), 0.0)
+  return bool((together(footfall_phases(style))
+               == together(footfall_phases(other))).all())
+
+
+@dataclasses.dataclass(frozen=True)
+class Gait:
+  """A named gait and the settings its speeds reference is recorded at.
+
+  Attributes:
+    name: 'trot' or 'bound'; names its speeds reference,
+      motion/data/ant_{name}_speeds.npz.
+    style: the controller's settings, leg phases included.
+    speeds: per speed, slowest first, the style's fields that set it.
+  """
+  name: str
+  style: GaitStyle
+  speeds: Tuple[Mapping[str, float], ...]
+
+  @property
+  def speeds_reference(self) -> str:
+    return os.path.join(motion_lib.DATA_DIR, f'ant_{self.name}_speeds.npz')
+
+  def speed_styles(self) -> Tuple[GaitStyle, ...]:
+    return tuple(dataclasses.replace(self.style, **speed)
+                 for speed in self.speeds)
+
+
+GAITS: Dict[str, Gait] = {gait.name: gait for gait in (
+    Gait('trot', GaitStyle(), tuple(
+        {'ankle_amplitude': amplitude}
+        for amplitude in SPEED_ANKLE_AMPLITUDES)),
+    Gait('bound', BOUND_STYLE, BOUND_SPEEDS),
+)}
 
 
 def make_env(**kwargs) -> envs.Env:
@@ -95,13 +197,14 @@ def gait_action(env: envs.Env, style: GaitStyle, q: jax.Array, qd: jax.Array,
   q_index = np.asarray(env.sys.actuator.q_id)
   qd_index = np.asarray(env.sys.actuator.qd_id)
   rest = jnp.asarray(env.sys.init_q)[q_index]
-  leg_phases = jnp.asarray(_TROT_LEG_PHASES)
+  leg_phases = jnp.asarray(style.leg_phases)
   ankle_leads = jnp.asarray(style.ankle_leads)
   # Actuators alternate hip, ankle, leg by leg.
   phases = jnp.stack([leg_phases, leg_phases + ankle_leads * jnp.pi / 2],
                      axis=-1).reshape(-1)
-  # Hips of one side turn forward, the other's back: a yaw torque.
-  steer = style.steer_gain * _yaw(q[3:7]) * jnp.asarray(_LEG_SIDES)
+  # Yaw feedback: the front hips' rest angles shift one way, the rear
+  # hips' the other.
+  steer = style.steer_gain * _yaw(q[3:7]) * jnp.asarray(_STEER_SIGNS)
   rest = rest + jnp.stack([steer, jnp.zeros(4)], axis=-1).reshape(-1)
   amplitudes = jnp.stack(
       [style.hip_amplitude * jnp.asarray(style.hip_signs),
@@ -178,36 +281,52 @@ def record_reference(style: GaitStyle = GaitStyle(), num_clips: int = 4,
 
 def record_speed_reference(
     ankle_amplitudes: Sequence[float] = SPEED_ANKLE_AMPLITUDES,
-    clips_per_speed: int = 2, clip_seconds: float = 10.0, seed: int = 0
-) -> Dict[str, np.ndarray]:
-  """`record_reference` of GaitStyle at each ankle amplitude, one after another.
+    clips_per_speed: int = 2, clip_seconds: float = 10.0, seed: int = 0,
+    style: GaitStyle = GaitStyle()) -> Dict[str, np.ndarray]:
+  """`record_styles` of style at each ankle amplitude."""
+  return record_styles(
+      [dataclasses.replace(style, ankle_amplitude=amplitude)
+       for amplitude in ankle_amplitudes],
+      clips_per_style=clips_per_speed, clip_seconds=clip_seconds, seed=seed)
 
-  Clip ids run on across the speeds, so every clip stays its own.
+
+def record_styles(styles: Sequence[GaitStyle], clips_per_style: int = 2,
+                  clip_seconds: float = 10.0, seed: int = 0
+                 ) -> Dict[str, np.ndarray]:
+  """`record_reference` of each style, one after another (style i from
+  seed + i).
+
+  Clip ids run on across the styles, so every clip stays its own.
   """
-  parts = [record_reference(
-      dataclasses.replace(GaitStyle(), ankle_amplitude=amplitude),
-      num_clips=clips_per_speed, clip_seconds=clip_seconds, seed=seed + i)
-           for i, amplitude in enumerate(ankle_amplitudes)]
+  parts = [record_reference(style, num_clips=clips_per_style,
+                            clip_seconds=clip_seconds, seed=seed + i)
+           for i, style in enumerate(styles)]
   return dict(
       fps=parts[0]['fps'],
       qpos=np.concatenate([p['qpos'] for p in parts]),
       qvel=np.concatenate([p['qvel'] for p in parts]),
-      clip_ids=np.concatenate([p['clip_ids'] + i * clips_per_speed
+      clip_ids=np.concatenate([p['clip_ids'] + i * clips_per_style
                                for i, p in enumerate(parts)]))
 
 
 def search_gaits(base: GaitStyle = GaitStyle(), seconds: float = 20.0,
                  num_episodes: int = 8, seed: int = 0
                 ) -> Sequence[Tuple[float, GaitStyle]]:
-  """Every hip/ankle sign pattern of `base`, best first.
+  """Every hip/ankle sign pattern of `base` that keeps its footfalls, best
+  first.
 
+  Ankle leads move feet by a quarter cycle, so only the patterns whose feet
+  lift together as `base`'s do (`same_footfalls`) remain the same gait.
   Each pattern runs `num_episodes` episodes from different reset noise and
   is ranked by the forward distance (up to a fall, if it falls) of its worst
   episode: an expert must walk forward whatever the reset noise.
   """
   env = make_env()
   num_steps = int(round(seconds / env.dt))
-  patterns = np.array(list(itertools.product((-1.0, 1.0), repeat=8)))
+  patterns = np.array([
+      signs for signs in itertools.product((-1.0, 1.0), repeat=8)
+      if same_footfalls(base, dataclasses.replace(base, hip_signs=signs[:4],
+                                                  ankle_leads=signs[4:]))])
   keys = jax.random.split(jax.random.PRNGKey(seed), num_episodes)
 
   def distance(signs, key):
@@ -230,39 +349,47 @@ def search_gaits(base: GaitStyle = GaitStyle(), seconds: float = 20.0,
 def define_flags() -> None:
   """Command-line flags; only when run as a program, so importing is free."""
   demos.define_recording_flags(BUNDLED_REFERENCE)
+  flags.DEFINE_enum('gait', 'trot', list(GAITS),
+                    'The gait to record or search (GAITS).')
   flags.DEFINE_bool('search', False,
-                    'Rank the gait sign patterns instead of recording.')
+                    'Rank the gait\'s sign patterns instead of recording.')
   flags.DEFINE_bool('speeds', False,
-                    'Record the trot at each of SPEED_ANKLE_AMPLITUDES '
-                    f'(--num_clips each) instead, to {SPEEDS_REFERENCE} '
-                    'unless --out is given.')
+                    'Record the gait at each of its speeds '
+                    '(--num_clips each) instead, to its speeds_reference '
+                    f'({SPEEDS_REFERENCE} for the trot) unless --out is '
+                    'given.')
 
 
 def main(argv):
   del argv
   values = flags.FLAGS
+  gait = GAITS[values.gait]
   if values.search:
-    for distance, style in search_gaits()[:5]:
+    for distance, style in search_gaits(gait.style)[:5]:
       print(f'{distance:6.2f} m  hip_signs={style.hip_signs} '
-            f'ankle_leads={style.ankle_leads}')
+            f'ankle_leads={style.ankle_leads} footfall phases '
+            f'{np.round(footfall_phases(style), 2).tolist()}')
     return
   if values.speeds:
-    out = values.out if flags.FLAGS['out'].present else SPEEDS_REFERENCE
-    arrays = record_speed_reference(clips_per_speed=values.num_clips,
-                                    clip_seconds=values.clip_seconds,
-                                    seed=values.seed)
+    out = values.out if flags.FLAGS['out'].present else gait.speeds_reference
+    arrays = record_styles(gait.speed_styles(),
+                           clips_per_style=values.num_clips,
+                           clip_seconds=values.clip_seconds, seed=values.seed)
     motion_lib.save_reference(out, **arrays)
-    print(f'wrote {out}: {len(SPEED_ANKLE_AMPLITUDES)} speeds x '
+    print(f'wrote {out}: {len(gait.speeds)} speeds x '
           f'{values.num_clips} clips, {len(arrays["qpos"])} frames; mean '
           'speed per clip (m/s): ' + ', '.join(
               f'{arrays["qvel"][arrays["clip_ids"] == c, 0].mean():.3f}'
               for c in np.unique(arrays['clip_ids'])))
     return
-  arrays = record_reference(num_clips=values.num_clips,
+  if gait.name != 'trot' and not flags.FLAGS['out'].present:
+    raise app.UsageError(f'--gait {gait.name}: pass --out; the default '
+                         f'({BUNDLED_REFERENCE}) is the trot\'s reference.')
+  arrays = record_reference(gait.style, num_clips=values.num_clips,
                             clip_seconds=values.clip_seconds,
                             seed=values.seed)
   motion_lib.save_reference(values.out, **arrays)
-  expert = expert_performance()
+  expert = expert_performance(gait.style)
   print(f'wrote {values.out}: {values.num_clips} clips, '
         f'{len(arrays["qpos"])} frames at {arrays["fps"]:g} fps; as an '
         f'expert over 400 steps: return {expert["episode_return"].mean():.1f}'

@@ -12,10 +12,16 @@ by a, the pole must lean by about a / g, so the pole's target angle follows
 the trajectory's acceleration. The warm-up (the transient from the reset
 state into the sway) is dropped, so every clip is steady sway.
 
-Regenerate the bundled file (deterministic for a given seed):
+Two more sways of the same controller, slow and wide against fast and
+narrow (SWAYS), are references of their own for a cart-pole taught several
+styles at once.
+
+Regenerate the bundled files (deterministic for a given seed):
 
   python -m amp_ppo.demos.cartpole_sway \
       --out amp_ppo/motion/data/cartpole_sway.npz
+  python -m amp_ppo.demos.cartpole_sway --sway slow_wide
+  python -m amp_ppo.demos.cartpole_sway --sway fast_narrow
 """
 
 import dataclasses
@@ -63,6 +69,26 @@ class SwayStyle:
   cart_gain: float = 1.0
   cart_rate_gain: float = 0.7
   lean_gain: float = 1.0
+
+
+# Two styles that differ in both amplitude and frequency, on either side of
+# the default sway (0.4 m every 4 s). The full feedforward lean over-drives
+# the fast sway (it swung 0.4 m for 0.2 m asked, the pole up to 0.196 rad of
+# the 0.2 at which the episode ends); half of it swings 0.23 m with the pole
+# within 0.12 rad. Recorded (4 clips each): 0.58 m every 6.0 s against
+# 0.23 m every 2.5 s.
+SWAYS: Dict[str, SwayStyle] = {
+    'slow_wide': SwayStyle(amplitude=0.6, period=6.0),
+    'fast_narrow': SwayStyle(amplitude=0.2, period=2.5, lean_gain=0.5),
+}
+
+
+def sway_reference(name: str) -> str:
+  """The bundled reference of SWAYS[name]."""
+  if name not in SWAYS:
+    raise ValueError(f'unknown sway {name!r} — use one of '
+                     f'{", ".join(SWAYS)}.')
+  return os.path.join(motion_lib.DATA_DIR, f'cartpole_sway_{name}.npz')
 
 
 def make_env() -> envs.Env:
@@ -123,17 +149,25 @@ def record_reference(style: SwayStyle = SwayStyle(), num_clips: int = 4,
 def define_flags() -> None:
   """Command-line flags; only when run as a program, so importing is free."""
   demos.define_recording_flags(BUNDLED_REFERENCE)
+  flags.DEFINE_enum('sway', None, list(SWAYS),
+                    'Record this sway of SWAYS instead of the default one, '
+                    'to its bundled file unless --out is given.')
 
 
 def main(argv):
   del argv
   values = flags.FLAGS
-  arrays = record_reference(num_clips=values.num_clips,
+  style, out = SwayStyle(), values.out
+  if values.sway is not None:
+    style = SWAYS[values.sway]
+    if not flags.FLAGS['out'].present:
+      out = sway_reference(values.sway)
+  arrays = record_reference(style=style, num_clips=values.num_clips,
                             clip_seconds=values.clip_seconds,
                             seed=values.seed)
-  motion_lib.save_reference(values.out, **arrays)
+  motion_lib.save_reference(out, **arrays)
   cart = arrays['qpos'][:, 0]
-  print(f'wrote {values.out}: {values.num_clips} clips, '
+  print(f'wrote {out}: {values.num_clips} clips, '
         f'{len(cart)} frames at {arrays["fps"]:g} fps; cart range '
         f'[{cart.min():.2f}, {cart.max():.2f}] m, max pole angle '
         f'{np.abs(arrays["qpos"][:, 1]).max():.3f} rad')
