@@ -1,9 +1,12 @@
-r"""Outside motion into amp_ppo references: convert, check, preview, fetch.
+r"""Outside motion into amp_ppo references: convert, check, preview, fetch,
+combine.
 
   python -m amp_ppo.mocap fetch walk walk_turn dog_trot
   python -m amp_ppo.mocap convert dog_trot.txt --env Go1JoystickFlatTerrain \
       --out trot.npz --preview trot.png
   python -m amp_ppo.mocap check trot.npz --env Go1JoystickFlatTerrain
+  python -m amp_ppo.mocap combine walk.npz turn.npz --weights 2,1 \
+      --out walks.npz
   python -m amp_ppo.mocap preview trot.npz --env Go1JoystickFlatTerrain \
       --out trot.png --gif trot.gif --html trot.html
 
@@ -44,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
   commands = parser.add_subparsers(required=True, metavar='COMMAND')
   _add_convert(commands)
   _add_check(commands)
+  _add_combine(commands)
   _add_preview(commands)
   _add_fetch(commands)
   return parser
@@ -103,6 +107,20 @@ def _add_check(commands) -> None:
   parser.add_argument('--report', help='check report JSON (default: beside '
                       'the reference, .check.json)')
   parser.set_defaults(run=_run_check)
+
+
+def _add_combine(commands) -> None:
+  parser = commands.add_parser(
+      'combine', help='put converted references into one multi-clip file, '
+      'with weights')
+  parser.add_argument('references', nargs='+',
+                      help='converted reference .npz files (one frame rate)')
+  parser.add_argument('--out', required=True, help='combined .npz to write')
+  parser.add_argument('--weights', type=_floats,
+                      help='one per reference, comma-separated (default 1 '
+                      'each): AMP samples a reference with probability '
+                      'weight / sum')
+  parser.set_defaults(run=_run_combine)
 
 
 def _add_preview(commands) -> None:
@@ -182,6 +200,19 @@ def _run_check(arguments) -> int:
   return 0 if report['passed'] else 1
 
 
+def _run_combine(arguments) -> int:
+  from amp_ppo.mocap import combine  # pylint: disable=g-import-not-at-top
+  motion = combine.combine(arguments.references, arguments.out,
+                           arguments.weights)
+  total = sum(clip.weight for clip in motion.clips)
+  for index, clip in enumerate(motion.clips):
+    print(f'clip {index}: {clip.num_frames} frames at {clip.fps:g} fps, '
+          f'sampled {100 * clip.weight / total:.1f} %'
+          + (', looping' if clip.loop else ''))
+  print(f'wrote {arguments.out} ({len(motion.clips)} clips)')
+  return 0
+
+
 def _run_preview(arguments) -> int:
   # pylint: disable=g-import-not-at-top
   from amp_ppo.robots import robot_model
@@ -258,6 +289,14 @@ def _fetch_paths(names: List[str]) -> Dict[str, str]:
     print(f'{name}: licence: {sample_data.TAKES[name].licence}')
   paths.update(sample_data.fetch_takes(takes))
   return {name: str(path) for name, path in paths.items()}
+
+
+def _floats(text: str) -> List[float]:
+  try:
+    return [float(item) for item in _names(text)]
+  except ValueError as error:
+    raise argparse.ArgumentTypeError(
+        f'expected numbers, comma-separated, got {text!r}') from error
 
 
 def _names(text: str) -> List[str]:
