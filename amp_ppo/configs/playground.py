@@ -19,9 +19,10 @@ amp_ppo.motion convert` (README, "Real motion").
 Presets (`--config=amp_ppo/configs/playground.py:PRESET`):
   '' or 'go1'        Go1JoystickFlatTerrain on one GPU;
   'humanoid'         BerkeleyHumanoidJoystickFlatTerrain on one GPU;
-  't1'               T1JoystickFlatTerrain (Booster T1) on one GPU;
-  'smoke', 'go1_smoke', 'humanoid_smoke', 't1_smoke'  the same, one tiny
-                     iteration on a CPU.
+  'g1', 't1'         G1JoystickFlatTerrain (Unitree G1),
+                     T1JoystickFlatTerrain (Booster T1) on one GPU;
+  'smoke', 'go1_smoke', 'humanoid_smoke', 'g1_smoke', 't1_smoke'  the same,
+                     one tiny iteration on a CPU.
 """
 
 import ml_collections
@@ -45,13 +46,15 @@ PUBLISHED_PPO = {
         discounting=0.97, learning_rate=3e-4, entropy_cost=5e-3,
         num_envs=8192, batch_size=256, max_grad_norm=1.0,
         clipping_epsilon=0.2, num_resets_per_eval=10),
-    'T1JoystickFlatTerrain': dict(
+    # G1 and T1 share theirs.
+    **{name: dict(
         num_timesteps=200_000_000, num_evals=20, reward_scaling=1.0,
         episode_length=1000, normalize_observations=True, action_repeat=1,
         unroll_length=20, num_minibatches=32, num_updates_per_batch=4,
         discounting=0.97, learning_rate=3e-4, entropy_cost=5e-3,
         num_envs=8192, batch_size=256, max_grad_norm=1.0,
-        clipping_epsilon=0.2, num_resets_per_eval=1),
+        clipping_epsilon=0.2, num_resets_per_eval=1)
+       for name in ('G1JoystickFlatTerrain', 'T1JoystickFlatTerrain')},
 }
 PUBLISHED_NETWORK = dict(policy_hidden_layer_sizes=(512, 256, 128),
                          value_hidden_layer_sizes=(512, 256, 128),
@@ -59,6 +62,7 @@ PUBLISHED_NETWORK = dict(policy_hidden_layer_sizes=(512, 256, 128),
                          value_obs_key='privileged_state')
 _ROBOTS = {'go1': 'Go1JoystickFlatTerrain',
            'humanoid': 'BerkeleyHumanoidJoystickFlatTerrain',
+           'g1': 'G1JoystickFlatTerrain',
            't1': 'T1JoystickFlatTerrain'}
 
 
@@ -68,8 +72,8 @@ def get_config(preset: str = '') -> ml_collections.ConfigDict:
     robot, size = 'go1', 'smoke'
   robot = robot or 'go1'
   if robot not in _ROBOTS or size not in ('', 'smoke'):
-    known = ("'', 'go1', 'humanoid', 't1', 'smoke', 'go1_smoke', "
-             "'humanoid_smoke', 't1_smoke'")
+    known = ("'', 'go1', 'humanoid', 'g1', 't1', 'smoke', 'go1_smoke', "
+             "'humanoid_smoke', 'g1_smoke', 't1_smoke'")
     raise ValueError(f'unknown preset {preset!r} of the playground config; '
                      f'use one of {known}.')
   name = _ROBOTS[robot]

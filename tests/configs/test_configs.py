@@ -99,7 +99,7 @@ def test_playground_config_explains_what_is_missing(monkeypatch):
     experiment.make_env(config.env)
 
 
-@pytest.mark.parametrize('robot', ['go1', 'humanoid', 't1'])
+@pytest.mark.parametrize('robot', ['go1', 'humanoid', 'g1', 't1'])
 def test_playground_presets_are_playgrounds_published_settings(robot):
   locomotion_params = pytest.importorskip(
       'mujoco_playground.config.locomotion_params')
@@ -114,7 +114,7 @@ def test_playground_presets_are_playgrounds_published_settings(robot):
 
 
 def test_playground_smoke_presets_shrink_only_the_sizes():
-  for robot in ('go1', 'humanoid', 't1'):
+  for robot in ('go1', 'humanoid', 'g1', 't1'):
     full, smoke = (playground.get_config(robot),
                    playground.get_config(f'{robot}_smoke'))
     assert smoke.env == full.env
