@@ -117,3 +117,64 @@ class LoweringCounter:
 
 # Tests compare counts before and after, so one listener serves them all.
 LOWERINGS = LoweringCounter()
+
+
+class PlacedCounterEnv(CounterEnv):
+  """CounterEnv whose reset builds its physics through `pipeline_init`.
+
+  So reference state init can start it at a reference frame (q, qd): the
+  frame's q[1] becomes the episode id, which names the reference it came
+  from.
+  """
+
+  def pipeline_init(self, q: jax.Array, qd: jax.Array) -> CounterPhysics:
+    return CounterPhysics(q=q, qd=qd)
+
+  def reset(self, rng: jax.Array) -> envs.State:
+    state = super().reset(rng)
+    physics = self.pipeline_init(state.pipeline_state.q,
+                                 state.pipeline_state.qd)
+    return state.replace(pipeline_state=physics, obs=physics.q,
+                         info={'counter_features': physics.q})
+
+
+def counter_frame(state: envs.State) -> jax.Array:
+  """The AMP frame of a CounterEnv state: its q, (step, episode id)."""
+  return state.pipeline_state.q
+
+
+def make_style_amp(config, frames_by_style, num_chunks=2,
+                   reference_start_states=None):
+  """An `Amp` of several styles on reference frames [N, F] per style."""
+  # pylint: disable=g-import-not-at-top
+  from amp_ppo.amp import style_command
+  names = list(frames_by_style)
+  history = config.history_length
+  frames, starts, rows, offset = [], [], [], 0
+  for index, name in enumerate(names):
+    style_frames = np.asarray(frames_by_style[name], np.float32)
+    count = style_frames.shape[0] - history + 1
+    frames.append(style_frames)
+    starts.append(offset + np.arange(count))
+    rows.append((index, count))
+    offset += style_frames.shape[0]
+  starts = np.concatenate(starts)
+  probabilities = np.zeros((len(names), starts.shape[0]), np.float32)
+  column = 0
+  for index, count in rows:
+    probabilities[index, column:column + count] = 1.0 / count
+    column += count
+  styles = style_command.make_styles(
+      names, config.style_probabilities, config.style_switch_probability,
+      config.style_info_key)
+  return motion_prior.Amp(
+      config=config, frame_fn=counter_frame,
+      reference=motion_prior.ReferenceWindows(
+          frames=jnp.asarray(np.concatenate(frames)),
+          starts=jnp.asarray(starts, jnp.int32),
+          probabilities=jnp.asarray(
+              np.asarray(styles.probabilities) @ probabilities),
+          style_probabilities=jnp.asarray(probabilities)),
+      feature_size=frames[0].shape[1], ppo_num_minibatches=num_chunks,
+      seed=0, axis_name=None, reference_start_states=reference_start_states,
+      styles=styles)

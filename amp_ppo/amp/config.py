@@ -3,9 +3,14 @@
 import dataclasses
 import math
 import numbers
-from typing import Optional, Tuple
+from typing import Mapping, Optional, Tuple
 
 LOSSES = ('lsgan', 'bce')
+# Discriminators of several styles (amp_reference given as a mapping).
+STYLE_DISCRIMINATORS = ('per_style', 'conditioned')
+# The settings that only several styles use.
+STYLE_SETTINGS = ('style_probabilities', 'style_switch_probability',
+                  'style_info_key', 'style_discriminator')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +55,19 @@ class AmpConfig:
     feature_clip: normalised features are clipped to [-clip, clip].
     reference_state_init: fraction of episode starts that begin from a random
       reference frame instead of the environment's own initial state.
+    style_probabilities: with several styles (`amp_reference` a mapping),
+      style name -> probability of drawing that style at an episode start
+      and at a switch; None draws every style equally often.
+    style_switch_probability: with several styles, the probability per
+      control step that the command is drawn anew mid-episode (a switch
+      trains the transitions between styles); 0 keeps each episode's style.
+    style_info_key: with several styles, read the command from
+      `state.info[style_info_key]` (an int32 style index, in the mapping's
+      order), which the environment draws and shows its policy itself;
+      amp_ppo then draws nothing and appends no one-hot.
+    style_discriminator: with several styles, 'per_style' (one
+      discriminator per style, as Multi-AMP) or 'conditioned' (one
+      discriminator that also sees the style's one-hot).
   """
 
   task_weight: float = 0.5
@@ -69,6 +87,10 @@ class AmpConfig:
   normalize_features: bool = True
   feature_clip: float = 5.0
   reference_state_init: float = 0.0
+  style_probabilities: Optional[Mapping[str, float]] = None
+  style_switch_probability: float = 0.0
+  style_info_key: Optional[str] = None
+  style_discriminator: str = 'per_style'
 
   def validate(self) -> 'AmpConfig':
     """Returns self, or raises ValueError naming the setting and the fix."""
@@ -118,7 +140,28 @@ class AmpConfig:
       raise ValueError(
           f'AMP setting reference_state_init={self.reference_state_init!r}: '
           'must be a fraction in [0, 1].')
+    if (not _is_finite_number(self.style_switch_probability) or
+        not 0 <= self.style_switch_probability <= 1):
+      raise ValueError(
+          'AMP setting style_switch_probability='
+          f'{self.style_switch_probability!r}: must be a probability in '
+          '[0, 1] (per control step).')
+    if self.style_info_key is not None and (
+        not isinstance(self.style_info_key, str) or not self.style_info_key):
+      raise ValueError(
+          f'AMP setting style_info_key={self.style_info_key!r}: must be a '
+          'state.info key (a non-empty str), or None.')
+    if self.style_discriminator not in STYLE_DISCRIMINATORS:
+      raise ValueError(
+          f'AMP setting style_discriminator={self.style_discriminator!r}: '
+          f'use one of {STYLE_DISCRIMINATORS}.')
     return self
+
+  def style_settings_given(self) -> Tuple[str, ...]:
+    """The style_* settings that differ from their defaults."""
+    defaults = AmpConfig()
+    return tuple(name for name in STYLE_SETTINGS
+                 if getattr(self, name) != getattr(defaults, name))
 
 
 def _is_finite_number(value) -> bool:

@@ -6,7 +6,7 @@ target and grows toward the reference target, so the policy is paid only for
 transitions the discriminator cannot tell from the reference.
 """
 
-from typing import Callable
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -56,15 +56,21 @@ def reward_fn(loss: str) -> Callable[[jax.Array], jax.Array]:
   return _LOSSES[loss][1]
 
 
-def r1_gradient_penalty(logit_fn: Callable[[jax.Array], jax.Array],
-                        normalized_reference: jax.Array) -> jax.Array:
+def r1_gradient_penalty(logit_fn: Callable[..., jax.Array],
+                        normalized_reference: jax.Array,
+                        conditions: Optional[jax.Array] = None) -> jax.Array:
   """Mean squared norm of dD/dx at normalised reference inputs [N, D].
 
   The gradient is taken with respect to the discriminator's actual input (the
   normalised features), not the raw features, and stays differentiable so the
-  penalty trains the discriminator's parameters.
+  penalty trains the discriminator's parameters. With `conditions` [N, C]
+  (a conditioned discriminator's style one-hot), `logit_fn(x, c)` is
+  differentiated in x only.
   """
-  grads = jax.vmap(jax.grad(logit_fn))(normalized_reference)  # [N, D]
+  if conditions is None:
+    grads = jax.vmap(jax.grad(logit_fn))(normalized_reference)  # [N, D]
+  else:
+    grads = jax.vmap(jax.grad(logit_fn))(normalized_reference, conditions)
   return jnp.mean(jnp.sum(jnp.square(grads), axis=-1))
 
 

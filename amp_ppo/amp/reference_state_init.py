@@ -23,6 +23,7 @@ import jax.numpy as jnp
 
 from amp_ppo.amp import feature_windows
 from amp_ppo.amp import features
+from amp_ppo.amp import style_command
 
 # `info` entries the auto-reset wrappers restore from (Brax; MuJoCo
 # Playground); whichever are present get the freshly drawn start.
@@ -42,6 +43,12 @@ class ReferenceStateInitWrapper(envs.Wrapper):
   the recorder's own, each drawn start's feature frame goes into
   `feature_windows.FIRST_FRAME_KEY`, where the recorder finds an episode's
   first frame; the recorder refuses to sit on this wrapper without it.
+
+  With several styles, `frame_probabilities` holds one row per style (each
+  style's frames only) and `style_probabilities` the chance of each style:
+  a reset draws the style of its start and leaves it in
+  `style_command.NEXT_STYLE_KEY`; a step draws from the style the command
+  wrapper above put there, the style of the episode that start begins.
   """
 
   redraws_starts = True
@@ -49,27 +56,40 @@ class ReferenceStateInitWrapper(envs.Wrapper):
   def __init__(self, env: envs.Env, fraction: float, qpos: jax.Array,
                qvel: jax.Array, frame_probabilities: jax.Array,
                history_frames: Optional[jax.Array] = None,
-               frame_fn: Optional[Callable[[envs.State], jax.Array]] = None):
+               frame_fn: Optional[Callable[[envs.State], jax.Array]] = None,
+               style_probabilities: Optional[jax.Array] = None):
     super().__init__(env)
     self._frame_fn = frame_fn
     self.writes_first_frame = frame_fn is not None
     self._fraction = fraction
     self._qpos = qpos                 # [num_frames, nq]
     self._qvel = qvel                 # [num_frames, nv]
-    self._probabilities = frame_probabilities  # [num_frames]
+    # [num_frames], or [num_styles, num_frames] with several styles.
+    self._probabilities = frame_probabilities
     self._history_frames = history_frames  # [num_frames, H-2, F] or None
+    self._style_probabilities = style_probabilities  # [num_styles] or None
 
   def reset(self, rng: jax.Array) -> envs.State:
     rng, key = jax.random.split(rng)
-    state, history = self._draw_start(key)
+    style = None
+    if self._style_probabilities is not None:
+      style = jax.random.choice(jax.random.fold_in(key, 1),
+                                self._style_probabilities.shape[0],
+                                p=self._style_probabilities).astype(jnp.int32)
+    state, history = self._draw_start(key, style)
     state.info[_KEY] = rng
     state.info.update(history)
+    if style is not None:
+      state.info[style_command.NEXT_STYLE_KEY] = style
     return state
 
   def step(self, state: envs.State, action: jax.Array) -> envs.State:
     key, draw_key = jax.random.split(state.info[_KEY])
+    style = None
+    if self._style_probabilities is not None:
+      style = state.info[style_command.NEXT_STYLE_KEY]
     next_state = self.env.step(state, action)
-    start, history = self._draw_start(draw_key)
+    start, history = self._draw_start(draw_key, style)
     physics_keys = [k for k in _RESTORED_PHYSICS_KEYS if k in next_state.info]
     obs_keys = [k for k in _RESTORED_OBS_KEYS if k in next_state.info]
     if not physics_keys or not obs_keys:
@@ -90,11 +110,13 @@ class ReferenceStateInitWrapper(envs.Wrapper):
       next_state.info[feature_windows.FIRST_FRAME_KEY] = self._frame_fn(start)
     return next_state
 
-  def _draw_start(self, key: jax.Array):
-    """A start state, and the history entries for the feature recorder."""
+  def _draw_start(self, key: jax.Array, style: Optional[jax.Array] = None):
+    """A start state (of `style`'s frames), and the recorder's history."""
     key_use, key_frame, key_reset = jax.random.split(key, 3)
+    probabilities = (self._probabilities if style is None
+                     else self._probabilities[style])
     frame = jax.random.choice(key_frame, self._qpos.shape[0],
-                              p=self._probabilities)
+                              p=probabilities)
     use_reference = jax.random.bernoulli(key_use, self._fraction)
     # One reset, choosing its physics' (q, qd) only: selecting between two
     # whole reset states would trace the reset twice, and MJX's Warp data

@@ -13,7 +13,7 @@ motion, whatever its physical units. Everything here is NumPy on the host and
 deterministic for a given seed.
 """
 
-from typing import Tuple
+from typing import Dict, List, Mapping, Tuple
 
 import numpy as np
 
@@ -83,3 +83,106 @@ def style_distance(policy_windows: np.ndarray, reference_windows: np.ndarray,
                             (reference_rows - mean) / std,
                             num_projections=num_projections,
                             num_quantiles=num_quantiles, seed=seed)
+
+
+# -- several styles ------------------------------------------------------------
+# A table maps a commanded style (or, for the references' own separation, a
+# reference style) to its distance to each style's reference windows.
+
+Table = Dict[str, Dict[str, float]]
+
+
+def style_table(policy_windows: Mapping[str, np.ndarray],
+                reference_windows: Mapping[str, np.ndarray],
+                seed: int = 0) -> Table:
+  """table[c][r]: style distance of the windows commanded c to r's reference.
+
+  A policy that obeys its command has a small diagonal and a large
+  off-diagonal. Every entry is in one unit, the spread of all styles'
+  reference windows pooled (each style's windows in equal number, as the
+  evaluations draw them), so a row compares like with like: in each
+  reference's own unit, as `style_distance` measures one style, a style
+  with a small spread would look far from everything. A command without
+  windows gets NaN in its row.
+  """
+  references = {name: flatten_windows(w)
+                for name, w in reference_windows.items()}
+  mean, std = reference_statistics(np.concatenate(list(references.values())))
+  normalise = lambda rows: (rows - mean) / std
+  return {
+      commanded: {
+          reference: (sliced_wasserstein(normalise(flatten_windows(windows)),
+                                         normalise(rows), seed=seed)
+                      if len(windows) else float('nan'))
+          for reference, rows in references.items()}
+      for commanded, windows in policy_windows.items()}
+
+
+def reference_separation(reference_windows: Mapping[str, np.ndarray],
+                         seed: int = 0) -> Table:
+  """table[a][b]: style distance of a's reference windows to b's reference.
+
+  How far apart the styles are to begin with: a policy's table reads
+  against it (a diagonal of 0.3 means little if the references are 0.5
+  apart).
+  """
+  return style_table(reference_windows, reference_windows, seed=seed)
+
+
+def diagonal_mean(table: Table) -> float:
+  """Mean distance of each commanded style to its own reference."""
+  values = [row[name] for name, row in table.items()
+            if np.isfinite(row[name])]
+  return float(np.mean(values)) if values else float('nan')
+
+
+def command_ratios(table: Table) -> Dict[str, float]:
+  """Per commanded style: own distance / the nearest other reference's.
+
+  Below 1 the policy is closer to its commanded style than to any other;
+  1/3 or below is a clear separation. NaN without windows.
+  """
+  ratios = {}
+  for name, row in table.items():
+    others = [d for other, d in row.items() if other != name]
+    nearest = min(others) if others else float('nan')
+    ratios[name] = float(row[name] / nearest) if nearest > 0 else float('nan')
+  return ratios
+
+
+def ignored_commands(table: Table) -> List[Tuple[str, str, float, float]]:
+  """(commanded, nearer reference, distance to it, to its own) for each
+  commanded style closer to another style's reference than to its own."""
+  ignored = []
+  for name, row in table.items():
+    own = row[name]
+    others = {other: d for other, d in row.items()
+              if other != name and np.isfinite(d)}
+    if not others or not np.isfinite(own):
+      continue
+    nearest = min(others, key=others.get)
+    if others[nearest] < own:
+      ignored.append((name, nearest, others[nearest], own))
+  return ignored
+
+
+def ignored_command_message(ignored) -> str:
+  """One line naming every commanded style that follows another's style."""
+  parts = [f'commanded {name!r} is closer to the reference of {other!r} '
+           f'({d_other:.3f}) than to its own ({d_own:.3f})'
+           for name, other, d_other, d_own in ignored]
+  return ('the policy ignores its style command: ' + '; '.join(parts) +
+          '. Train longer, raise amp.style_weight, or check that the '
+          'references differ (reference_separation).')
+
+
+def format_table(table: Table, title: str = 'commanded \\ reference') -> str:
+  """The table as aligned text, one row per commanded style."""
+  names = list(next(iter(table.values())))
+  width = max([len(title)] + [len(n) for n in table] + [len(n) for n in names])
+  lines = [f'{title:<{width}}  ' + '  '.join(f'{n:>{max(len(n), 7)}}'
+                                             for n in names)]
+  for row_name, row in table.items():
+    lines.append(f'{row_name:<{width}}  ' + '  '.join(
+        f'{row[n]:>{max(len(n), 7)}.3f}' for n in names))
+  return '\n'.join(lines)

@@ -39,7 +39,14 @@ Reliability arguments (keyword-only; amp_ppo extensions, with or without AMP):
 
 AMP arguments (all keyword-only):
   amp_reference: path, list of paths or `amp_ppo.motion.ReferenceMotion`;
-    AMP is on exactly when this is given.
+    AMP is on exactly when this is given. Several styles in one policy: a
+    mapping of style names to such references. Each environment then holds
+    a style command (drawn at every episode start, see
+    `amp_style_probabilities` and `amp_style_switch_probability`), the
+    policy and value networks observe its one-hot appended to the
+    observation (`amp_ppo.commanded_observation` builds it for a deployed
+    policy), and the style reward comes from the commanded style's
+    discriminator. A mapping of one style is that reference alone.
   amp_feature_fn: physics state -> feature vector [F]; used for both the
     reference frames and the policy's states. Default:
     `amp_ppo.amp.features.default_feature_fn(environment)`.
@@ -48,9 +55,12 @@ AMP arguments (all keyword-only):
     the reference must then hold precomputed `features`.
   amp_<setting>: every field of `amp_ppo.amp.config.AmpConfig`, e.g.
     `amp_style_weight`, `amp_loss`, `amp_disc_learning_rate`; see its
-    docstring for meanings and defaults.
+    docstring for meanings and defaults. With several styles also
+    `amp_style_probabilities`, `amp_style_switch_probability`,
+    `amp_style_info_key` and `amp_style_discriminator`.
 """
 
+import collections.abc
 import dataclasses
 import importlib.metadata
 import inspect
@@ -60,7 +70,6 @@ import jax
 
 from amp_ppo.amp import config as amp_config
 from amp_ppo.amp import motion_prior
-from amp_ppo import motion as motion_lib
 from amp_ppo.reliability import checkpoint
 from amp_ppo.reliability import finite_check
 from amp_ppo.reliability import hooks as reliability_hooks
@@ -79,6 +88,10 @@ _AMP_SETTINGS = {
     _SETTING_PREFIX + f.name: f.default
     for f in dataclasses.fields(amp_config.AmpConfig)
 }
+# Settings of several styles: fingerprinted only when given, so a run of one
+# style resumes from a checkpoint written before they existed.
+_STYLE_SETTINGS = tuple(_SETTING_PREFIX + name
+                        for name in amp_config.STYLE_SETTINGS)
 
 # Arguments that do not change what is trained (callbacks, paths, evaluation
 # only, checkpoint retention) and so may differ between a run and its
@@ -138,6 +151,12 @@ def train(*args, **kwargs):
   if amp_on and style_reference is not None:
     raise ValueError('style_reference is for runs without AMP; with AMP the '
                      'style distance is measured against amp_reference.')
+  if isinstance(getattr(style_reference, 'reference', style_reference),
+                collections.abc.Mapping):
+    raise ValueError(
+        'style_reference takes one reference: a policy without a style '
+        'command has no style table. Give the styles\' references as one '
+        'list of paths to measure its distance to all of them together.')
   check_finite, save_state, resume_path, keep = _reliability_settings(
       amp_on, brax_arguments, **extensions)
   if not (amp_on or check_finite or save_state or resume_path or
@@ -148,7 +167,9 @@ def train(*args, **kwargs):
 
   amp, motion = None, None
   if amp_on:  # Loaded (and checked) first: a bad file fails before anything.
-    motion = motion_lib.load_reference(amp_arguments['amp_reference'])
+    from amp_ppo.amp import build  # pylint: disable=g-import-not-at-top
+    # One ReferenceMotion, or a dict of two or more styles' motions.
+    motion = build.load_references(amp_arguments['amp_reference'])
     if brax_arguments['restore_checkpoint_path'] is not None:
       checkpoint.check_layout(os.fspath(
           brax_arguments['restore_checkpoint_path']))
@@ -156,8 +177,6 @@ def train(*args, **kwargs):
                              check_finite, save_state, resume_path, keep,
                              amp_on)
   if amp_on:
-    from amp_ppo.amp import build  # pylint: disable=g-import-not-at-top
-
     config = amp_config.AmpConfig(**{
         name[len(_SETTING_PREFIX):]: value
         for name, value in amp_arguments.items() if name in _AMP_SETTINGS
@@ -267,6 +286,8 @@ def _reliability(all_arguments, brax_arguments, motion, check_finite,
   for name, value in all_arguments.items():
     if name == 'environment':  # Every setting, named: see `settings`.
       fingerprint.update(resume_state.settings(value, name))
+    elif name in _STYLE_SETTINGS and value == _AMP_SETTINGS[name]:
+      continue
     elif name not in _NOT_FINGERPRINTED:
       fingerprint[name] = resume_state.describe(value)
   devices = jax.local_device_count()
@@ -274,9 +295,14 @@ def _reliability(all_arguments, brax_arguments, motion, check_finite,
     devices = min(devices, brax_arguments['max_devices_per_host'])
   fingerprint['(devices)'] = f'{jax.process_count()} x {devices}'
   if motion is not None:  # Its content, wherever it was loaded from.
-    fingerprint['(amp reference)'] = resume_state.describe([
+    describe_motion = lambda m: resume_state.describe([
         (clip.fps, clip.weight, clip.qpos, clip.qvel, clip.features)
-        for clip in motion.clips])
+        for clip in m.clips])
+    if isinstance(motion, dict):  # Several styles, in their order.
+      fingerprint['(amp reference)'] = ', '.join(
+          f'{name}: {describe_motion(m)}' for name, m in motion.items())
+    else:
+      fingerprint['(amp reference)'] = describe_motion(motion)
   versions = {name: importlib.metadata.version(name)
               for name in ('amp_ppo', 'brax', 'jax', 'jaxlib')}
   result = reliability_hooks.Reliability(

@@ -19,9 +19,11 @@ import dataclasses
 from typing import Any, Callable, Optional, Tuple
 
 from brax.training import acting
+import numpy as np
 
 from amp_ppo import trainer_extension
 from amp_ppo.amp import motion_prior
+from amp_ppo.amp import style_command
 from amp_ppo.amp import style_evaluator
 from amp_ppo.reliability import hooks as reliability_hooks
 from amp_ppo.reliability import multiprocess
@@ -55,22 +57,42 @@ class StyleReference:
 
 
 class StyleEvaluation:
-  """The style distance at every evaluation: eval env recorder, evaluator."""
+  """The style distance at every evaluation: eval env recorder, evaluator.
+
+  With several styles, the evaluation's environments are commanded every
+  style in turn and each evaluation reports the style table.
+  """
 
   def __init__(self, amp: motion_prior.Amp):
     self._frame_fn = amp.frame_fn
     self._history_length = amp.config.history_length
-    self.evaluator_kwargs = dict(
-        reference_windows=style_evaluator.sample_windows(
-            amp.reference.frames, amp.reference.starts,
-            amp.reference.probabilities, self._history_length,
-            style_evaluator.REFERENCE_SAMPLES, style_evaluator.REFERENCE_SEED),
-        masks_padding=amp.masks_padding)
+    self.styles = amp.styles
+    reference = amp.reference
+    sample = lambda probabilities: style_evaluator.sample_windows(
+        reference.frames, reference.starts, probabilities,
+        self._history_length, style_evaluator.REFERENCE_SAMPLES,
+        style_evaluator.REFERENCE_SEED)
+    if self.styles:
+      reference_windows = np.stack(
+          [sample(p) for p in np.asarray(reference.style_probabilities)])
+    else:
+      reference_windows = sample(reference.probabilities)
+    self.evaluator_kwargs = dict(reference_windows=reference_windows,
+                                 masks_padding=amp.masks_padding)
+    if self.styles:
+      self.evaluator_kwargs['style_names'] = self.styles.names
 
   def wrap_eval_env(self, env):
     # The run's own feature function: the same features as in training.
     return style_evaluator.wrap_eval_env(env, self._frame_fn,
                                          self._history_length)
+
+  def wrap_evaluated_env(self, env):
+    """Above Brax's wrappers of the eval env: the evaluation's command."""
+    if not self.styles:
+      return env
+    return style_command.StyleCommandWrapper(env, self.styles,
+                                             evaluation=True)
 
 
 class RunExtension(trainer_extension.Extension):
@@ -109,6 +131,8 @@ class RunExtension(trainer_extension.Extension):
     if self.style:
       evaluator_class = style_evaluator.StyleEvaluator
       extra = self.style.evaluator_kwargs
+      eval_env, *args = args
+      args = (self.style.wrap_evaluated_env(eval_env), *args)
     if self.reliability:
       evaluator_class = reliability_hooks.resumable(evaluator_class)
     evaluator_class = evaluator_lib.compiles_once(evaluator_class)
