@@ -6,12 +6,15 @@ r"""How well whole real human takes retarget onto Playground humanoids.
 Each take is fetched from its PyPI source archive into the cache
 (amp_ppo.mocap.formats.sample_data) and converted (whole, or the seconds
 sample_data.TAKES names for `walk` and `walk_turn`, out of the 4-minute
-LAFAN1-skeleton `lafan1_wander`), as
+LAFAN1-skeleton `lafan1_wander`; `run` and `walk_cycle` are DeepMimic's
+looping cycles, whole), as
 `python -m amp_ppo.mocap convert take.bvh --env <robot>` does (unit and up
 axis inferred). One row per take and robot:
-  joint      highest joint speed (rad/s) and the joint; over: frames with a
-             joint above the checks' limit (30 rad/s)
-  step       largest frame-to-frame move of any body (cm)
+  joint      highest joint speed (rad/s) and the joint, a loop's seam
+             included; over: frames with a joint above the checks' limit
+             (30 rad/s)
+  step       largest frame-to-frame move of any body (cm); seam: the same
+             from a looping take's last frame into the next cycle
   stance     highest stance sole above the ground (cm; limit 2)
   pen        deepest sole below it (cm; limit 1)
   crouch     lowest root height as a fraction of the source's pelvis
@@ -44,10 +47,13 @@ TAKES: Dict[str, Tuple[sample_data.Archive, str, Optional[Tuple[float,
     'walk': _LAFAN1_TEST + (sample_data.TAKES['walk'].seconds,),
     'walk_turn': _LAFAN1_TEST + (sample_data.TAKES['walk_turn'].seconds,),
     'lafan1_wander': _LAFAN1_TEST + (None,),
+    # DeepMimic's looping cycles (pybullet_data), whole.
+    **{name: (sample_data.TAKES[name].archive, sample_data.TAKES[name].stem,
+              None) for name in ('run', 'walk_cycle')},
 }
 _COLUMNS = ('take', 'robot', 'frames', 'joint rad/s', 'over', 'step cm',
-            'stance cm', 'pen cm', 'crouch', 'unconv', 'limited', 'err cm',
-            's/frame', 'failing')
+            'seam cm', 'stance cm', 'pen cm', 'crouch', 'unconv', 'limited',
+            'err cm', 's/frame', 'failing')
 
 
 def measure(take: str, robot: str) -> Dict[str, str]:
@@ -73,6 +79,8 @@ def measure(take: str, robot: str) -> Dict[str, str]:
                       f'({speeds["fastest_joint"]})'),
       'over': str(over),
       'step cm': f'{100 * checks["jumps"]["worst_step_m"]:.2f}',
+      'seam cm': (f'{100 * checks["jumps"]["seam_step_m"]:.2f}'
+                  if 'seam_step_m' in checks['jumps'] else '-'),
       'stance cm': (f'{100 * feet["stance_height_max_m"]:.2f}'
                     if feet['stance_height_max_m'] is not None else '-'),
       'pen cm': f'{100 * feet["penetration_max_m"]:.2f}',

@@ -12,8 +12,10 @@ pytest.importorskip('mink')
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from amp_ppo.motion import quaternions
+from amp_ppo.mocap.formats import source_motion
 from amp_ppo.mocap.retarget import human_to_humanoid
 from amp_ppo.mocap.retarget import keypoint_ik
+from amp_ppo.mocap.retarget import velocities
 from amp_ppo.robots import robot_model
 
 # A free base with an arm that yaws about z (unlimited, like a shoulder or
@@ -75,6 +77,57 @@ def test_a_yaw_flip_is_held_to_the_speed_limit(arm):
                                          False]
 
 
+def test_a_looping_take_holds_the_speed_limit_across_its_seam(arm):
+  # One cycle: the arm turns out to 2.8 rad and the last frame, the same
+  # instant as the next cycle's first, is still there, while frame 0 and
+  # frame 1 ask for 0: a yaw 2.8 rad back at the seam, as a source's seam
+  # glitch (or a flipped branch) makes it.
+  angles = np.array([0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 2.8, 2.8])
+  loop = source_motion.Loop()
+  limit = _LIMIT / _FPS
+  one_lap = _track(arm, angles, max_joint_speed=_LIMIT)
+  assert one_lap.laps == 1
+  assert abs(one_lap.qpos[1, 7] - one_lap.qpos[-1, 7]) > 2.5  # the seam
+  looped = _track(arm, angles, max_joint_speed=_LIMIT, loop=loop)
+  assert looped.laps == 2  # the second lap ends where the first did
+  yaw = looped.qpos[:, 7]
+  following = velocities.next_cycle_frame(looped.qpos, 1, loop)
+  seam = abs(following[7] - yaw[-1])
+  assert max(np.abs(np.diff(yaw)).max(), seam) <= limit + 1e-9
+  # Frame 0 is the last frame's pose (one instant), unwound within the
+  # limit toward the targets, and the checks' velocities hold everywhere.
+  np.testing.assert_allclose(yaw, [2.8, 1.8, 0.8, 0.0, 1.0, 2.0, 2.8, 2.8],
+                             atol=1e-3)
+  qvel = velocities.qvel_from_qpos(arm.model, looped.qpos, _FPS, loop)
+  assert np.abs(qvel[:, 6]).max() <= _LIMIT + 1e-6
+
+
+def test_a_loop_needs_laps_from_the_previous_solution(arm):
+  for angles, options in (([0.0, 0.1, 0.2], {'warm_start': False}),
+                          ([0.0, 0.1], {})):
+    with pytest.raises(ValueError, match='loop needs warm_start'):
+      _track(arm, angles, loop=source_motion.Loop(), **options)
+
+
+def test_a_step_that_raises_the_cost_is_taken_back(arm):
+  # A hand target far out along +y: the first linearised step turns the
+  # arm about 5 rad, past the target to point along -y, farther from it
+  # than it started. Stopping at that rise ended the frame there; taken
+  # back and damped, the step brings the hand nearer.
+  goal = np.array([0.0, 1.5, 0.5])
+  targets = [keypoint_ik.KeypointTarget(
+      frame='hand', frame_type='site', positions=goal[None],
+      position_cost=1.0)]
+  standing = arm.standing_qpos()
+  solution = keypoint_ik.track(arm, targets, initial_qpos=standing[None],
+                               freeze_root=True)
+  assert solution.converged.all()
+  yaw = solution.qpos[0, 7]
+  assert np.sin(yaw) > 0.9  # the arm points toward +y
+  hand = np.array([0.3 * np.cos(yaw), 0.3 * np.sin(yaw), 0.5])
+  assert np.linalg.norm(hand - goal) < np.linalg.norm([0.3, 0.0, 0.5] - goal)
+
+
 def test_the_root_starts_from_the_previous_solution_and_is_boxed(arm):
   # The whole robot's targets jump 1 m along x in one frame.
   jump = np.array([0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
@@ -130,3 +183,29 @@ def test_limbs_scale_by_their_own_length():
   del human['left_elbow']
   assert set(human_to_humanoid.limb_scales(human, robot)) == {'legs',
                                                               'torso'}
+
+
+def test_a_foot_kicked_up_behind_still_faces_forward():
+  # One frame of a runner's swing leg, facing +x: the thigh hangs down, the
+  # shin points back level, the foot points down and 20 degrees back (toe
+  # behind the ankle). The toe's own heading is backward; the foot's is
+  # the axis across shin and foot, square to it: forward, pitched 110
+  # degrees. A standing foot turned out 30 degrees keeps its heading.
+  down_back = np.radians(110.0)
+  at = {'left_hip': np.array([[0.0, 0.1, 0.9]]),
+        'right_hip': np.array([[0.0, -0.1, 0.9]]),
+        'left_knee': np.array([[0.0, 0.1, 0.5]]),
+        'left_ankle': np.array([[-0.4, 0.1, 0.5]]),
+        'left_toe': np.array([[-0.4 + 0.15 * np.cos(down_back), 0.1,
+                               0.5 - 0.15 * np.sin(down_back)]])}
+  turned = np.radians(30.0)
+  at.update(right_knee=np.array([[0.0, -0.1, 0.5]]),
+            right_ankle=np.array([[0.0, -0.1, 0.1]]),
+            right_toe=np.array([[0.15 * np.cos(turned),
+                                 -0.1 + 0.15 * np.sin(turned), 0.05]]))
+  heading, pitch = human_to_humanoid.foot_heading_and_pitch(at, 'left')
+  np.testing.assert_allclose([heading[0], pitch[0]], [0.0, down_back],
+                             atol=1e-9)
+  heading, pitch = human_to_humanoid.foot_heading_and_pitch(at, 'right')
+  np.testing.assert_allclose([heading[0], pitch[0]],
+                             [turned, np.arctan2(0.05, 0.15)], atol=1e-9)

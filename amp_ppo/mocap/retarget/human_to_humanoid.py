@@ -21,16 +21,19 @@ preset. The targets keep the robot's own proportions:
               person's foot stands (slow and low on the person's own
               ankles, as robots.contacts decides), swings moved alike;
   orientations  pelvis upright, turned with the hips; chest from the
-              shoulders and spine; feet level, turned toward the toes (or
-              the pelvis's way where a foot points down).
+              shoulders and spine; feet turned square to the axis across
+              the person's shin and foot, pitched as the person's foot is
+              from where it stands flat, never rolled (level where the
+              person never stands).
 keypoint_ik then tracks the targets frame by frame from the previous
 frame's solution, root included, with every joint within max_joint_speed
 of the previous frame, the root within max_root_speed, each keypoint body
 within twice its target's move (or 1 m/s), and a light pull toward the
-previous frame's joints. A second pass moves each ankle target by its
-foot's ground correction: the first pass's soles at the person's stance
-frames (robots.contacts), so convert's ground placement has little left
-to do.
+previous frame's joints; a looping take (motion.loop) is solved in laps
+so those bounds hold across its seam too. A second pass moves each ankle
+target by its foot's ground correction: the first pass's soles at the
+person's stance frames (robots.contacts), so convert's ground placement
+has little left to do.
 
 From GMR (General Motion Retargeting, MIT), as facts: per-limb scale,
 offsets between human and robot frames, previous-solution starts, large
@@ -217,9 +220,10 @@ def retarget(motion: source_motion.KeypointMotion,
   human_rest = {role: motion.rest_positions[skeleton[role]]
                 for role in skeleton}
   scales = limb_scales(human_rest, rest.positions)
-  frames = {role: _human_frame(role, at) for role in roles}
   standing = human_standing(motion, at)
   in_stance = _human_stance(at, standing, motion.fps)
+  foot_pitch = _standing_foot_pitch(at, in_stance)
+  frames = {role: _human_frame(role, at, foot_pitch) for role in roles}
   height = _heights(standing, rest)
   pelvis = at['pelvis'] * scales['legs']  # the ground track by the legs
   pelvis[:, 2] = height(at['pelvis'][:, 2])
@@ -237,7 +241,8 @@ def retarget(motion: source_motion.KeypointMotion,
       posture_cost=_POSTURE_COST, continuity_cost=_CONTINUITY_COST,
       damping=_DAMPING, frame_step_ratio=_STEP_RATIO,
       frame_step_floor=_CATCH_UP_SPEED / motion.fps, fps=motion.fps,
-      max_joint_speed=max_joint_speed, max_root_speed=max_root_speed)
+      max_joint_speed=max_joint_speed, max_root_speed=max_root_speed,
+      loop=motion.loop)
   solution = solve(list(targets.values()), initial_qpos=initial)
   # Second pass: the robot's soles onto the ground at the person's stance.
   targets = _stance_on_ground(robot, solution.qpos, targets, in_stance)
@@ -467,13 +472,16 @@ def _target(role, frame, positions, orientations, rest_orientation):
       orientation_cost=_ORIENTATION_COSTS.get(role, 0.0))
 
 
-def _human_frame(role, at) -> Optional[np.ndarray]:
+def _human_frame(role, at, foot_pitch: Optional[float]
+                ) -> Optional[np.ndarray]:
   """[T, 4] world rotations of a role against an upright, +x-facing rest.
 
   The pelvis frame has y from the right hip to the left and z as near the
   vertical as that allows; the chest's y runs between the shoulders and its
-  z toward the chest from the pelvis; a foot is level and turned toward its
-  toe. Other roles have none.
+  z toward the chest from the pelvis; a foot is turned and pitched as the
+  person's (foot_heading_and_pitch), its pitch counted from foot_pitch,
+  the person's standing one (level where that is None), and never rolled.
+  Other roles have none.
   """
   if role == 'pelvis':
     # Upright: how far the pelvis pitches is the hips' and knees' business;
@@ -485,26 +493,64 @@ def _human_frame(role, at) -> Optional[np.ndarray]:
                        at['chest'] - at['pelvis'])
   side = role.split('_')[0]
   if role.endswith('_ankle') and f'{side}_toe' in at:
-    return quaternions.about_z(_foot_heading(at, role, f'{side}_toe'))
+    heading, pitch = foot_heading_and_pitch(at, side)
+    turned = quaternions.about_z(heading)
+    if foot_pitch is None:
+      return turned
+    return quaternions.multiply(turned, _about_y(pitch - foot_pitch))
   return None
 
 
-def _foot_heading(at, ankle: str, toe: str) -> np.ndarray:
-  """[T] heading of a foot: toward its toe, turning to the pelvis's as the
-  foot points down (its heading then is noise: kneeling, tiptoes)."""
-  toward_toe = at[toe] - at[ankle]
-  flat = np.linalg.norm(toward_toe[:, :2], axis=-1)
-  length = np.linalg.norm(toward_toe, axis=-1)
-  # Fully the toe's when the foot is within 60 degrees of level.
-  trust = np.clip(flat / (0.5 * np.maximum(length, 1e-9)), 0.0, 1.0)
-  left = at['left_hip'] - at['right_hip']
-  pelvis_forward = np.stack([left[:, 1], -left[:, 0]], axis=-1)
-  pelvis_forward /= np.maximum(
-      np.linalg.norm(pelvis_forward, axis=-1, keepdims=True), 1e-9)
-  toe_forward = toward_toe[:, :2] / np.maximum(flat, 1e-9)[:, None]
-  heading = (trust[:, None] * toe_forward
-             + (1.0 - trust[:, None]) * pelvis_forward)
-  return np.arctan2(heading[:, 1], heading[:, 0])
+def foot_heading_and_pitch(at, side: str) -> Tuple[np.ndarray, np.ndarray]:
+  """[T] heading and pitch (radians, toes down positive) of a foot.
+
+  The heading is square to the foot's side axis, across its shin and its
+  ankle-to-toe line (the axis the ankle flexes about); the pitch is that
+  line's angle below the horizontal along the heading, past 90 degrees
+  where the toe points back. Taking the heading from the toe alone turned
+  a runner's foot around where the heel kicks up behind and the toe points
+  down and back (DeepMimic's `run`): a level target facing backward, which
+  G1 met by turning a hip 158 degrees, the knee 40 cm off its target.
+  Where the foot lines up with its shin (tiptoes) the side axis is noise:
+  it turns to the pelvis's.
+  """
+  toward_toe = at[f'{side}_toe'] - at[f'{side}_ankle']
+  shin = at[f'{side}_ankle'] - at[f'{side}_knee']
+  across = np.cross(toward_toe, shin)
+  across_length = np.linalg.norm(across, axis=-1)
+  sine = across_length / np.maximum(
+      np.linalg.norm(toward_toe, axis=-1) * np.linalg.norm(shin, axis=-1),
+      1e-12)
+  # Fully the foot's own axis from 30 degrees between foot and shin.
+  trust = np.clip(sine / 0.5, 0.0, 1.0)[:, None]
+  pelvis_left = at['left_hip'] - at['right_hip']
+  left = (trust * across / np.maximum(across_length, 1e-12)[:, None]
+          + (1.0 - trust) * pelvis_left
+          / np.linalg.norm(pelvis_left, axis=-1, keepdims=True))
+  forward = np.stack([left[:, 1], -left[:, 0]], axis=-1)
+  forward /= np.maximum(np.linalg.norm(forward, axis=-1, keepdims=True),
+                        1e-12)
+  heading = np.arctan2(forward[:, 1], forward[:, 0])
+  pitch = np.arctan2(-toward_toe[:, 2],
+                     np.sum(toward_toe[:, :2] * forward, axis=-1))
+  return heading, pitch
+
+
+def _standing_foot_pitch(at, in_stance: np.ndarray) -> Optional[float]:
+  """The feet's median pitch over the frames they stand on (the same for
+  both: a toe joint sits below the ankle), None where none stands or the
+  skeleton has no toes."""
+  pitches = [foot_heading_and_pitch(at, side)[1][in_stance[:, index]]
+             for index, side in enumerate(_SIDES) if f'{side}_toe' in at]
+  pitches = np.concatenate(pitches) if pitches else np.zeros(0)
+  return float(np.median(pitches)) if pitches.size else None
+
+
+def _about_y(angles: np.ndarray) -> np.ndarray:
+  """[T, 4] rotations about y by angles [T] (positive: x toward -z)."""
+  half = 0.5 * np.asarray(angles, np.float64)
+  zeros = np.zeros_like(half)
+  return np.stack([np.cos(half), zeros, np.sin(half), zeros], axis=-1)
 
 
 def _frame_from(left: np.ndarray, up: np.ndarray) -> np.ndarray:

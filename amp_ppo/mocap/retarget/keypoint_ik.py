@@ -2,8 +2,9 @@
 
 Each frame starts from the previous frame's solution, the root included (or
 from a given initial guess), and iterates mink's differential IK until the
-step is negligible or no longer lowers the tasks' error; frames that reach
-the iteration cap unconverged are reported (`Solution`).
+step is negligible or no longer lowers the tasks' error (a step that raises
+it is taken back and retried with more damping); frames that reach the
+iteration cap unconverged are reported (`Solution`).
 
 Limits:
   - mink's ConfigurationLimit keeps every joint inside its range;
@@ -19,6 +20,11 @@ Limits:
     several frames instead of one (linearised per iteration).
 A posture task draws the joints lightly toward a reference pose and, with
 `continuity_cost`, a second one toward the previous frame's joints.
+
+A looping take (`loop`) is solved in laps: each lap after the first starts
+from the last one's last frame, the same instant as frame 0, and the speed
+box of its last frame is also around the next cycle's frame 1, so the seam
+holds the same bounds as any two frames.
 """
 
 import dataclasses
@@ -28,6 +34,8 @@ import mink
 import mujoco
 import numpy as np
 
+from amp_ppo.mocap.formats import source_motion
+from amp_ppo.mocap.retarget import velocities
 from amp_ppo.robots import robot_model
 
 # A frame has converged once no coordinate moves more than CONVERGED_STEP in
@@ -39,9 +47,19 @@ CONVERGED_RELATIVE_DROP = 1e-4
 CONVERGED_COST_DROP = 1e-6
 _SOLVER = 'daqp'
 _DAMPING = 1e-4
+# How much a step that raised the cost multiplies the damping (_iterate).
+_DAMPING_GROWTH = 10.0
 _STEP_DT = 1.0  # mink integrates velocity * dt; dt 1 makes velocity the step
 # The first frame starts far from its targets (the standing pose).
 _FIRST_FRAME_ITERATIONS = 500
+# A looping take's laps (track's loop): until the last frame moves less than
+# _LAP_TOLERANCE (rad or m) from one lap to the next, at most _MAX_LAPS.
+# Every lap after the first holds the speed bounds across the seam; later
+# ones only bring frame 0 and the last frame, one instant, closer together.
+# (Joints no target sees, such as G1's wrist rolls, move about a quarter
+# less each lap: 0.01 rad in the second on `run`.)
+_LAP_TOLERANCE = 1e-2
+_MAX_LAPS = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,10 +90,12 @@ class Solution:
     qpos: [T, nq].
     converged: [T] the iterations stopped before the cap (_iterate).
     speed_limited: [T] some coordinate ended on the edge of its speed box.
+    laps: times the frames were solved (more than 1 for a looping take).
   """
   qpos: np.ndarray
   converged: np.ndarray
   speed_limited: np.ndarray
+  laps: int = 1
 
   def unconverged_frames(self) -> List[int]:
     return [int(frame) for frame in np.flatnonzero(~self.converged)]
@@ -95,25 +115,42 @@ class SpeedBox(mink.Limit):
                root_step: Optional[float] = None):
     """Half widths: joint_step for hinge and slide joints, root_step for the
     free joint's position (metres); None leaves them out."""
-    qpos_addresses, dof_addresses, widths = [], [], []
+    qpos_addresses, dof_addresses, widths, ground = [], [], [], []
     for joint in range(model.njnt):
       kind = int(model.jnt_type[joint])
       if kind in robot_model.HINGE_OR_SLIDE and joint_step is not None:
         qpos_addresses.append(model.jnt_qposadr[joint])
         dof_addresses.append(model.jnt_dofadr[joint])
         widths.append(joint_step)
+        ground.append(False)
       elif kind == int(mujoco.mjtJoint.mjJNT_FREE) and root_step is not None:
         qpos_addresses.extend(model.jnt_qposadr[joint] + np.arange(3))
         dof_addresses.extend(model.jnt_dofadr[joint] + np.arange(3))
         widths.extend([root_step] * 3)
+        ground.extend([True, True, False])  # x and y; z is the height
     self._qpos_addresses = np.array(qpos_addresses, int)
     self._widths = np.array(widths, np.float64)
+    self._ground = np.array(ground, bool)
     self._projection = np.eye(model.nv)[np.array(dof_addresses, int)]
     self._lower = self._upper = None
 
-  def around(self, previous_qpos: np.ndarray) -> None:
+  def around(self, previous_qpos: np.ndarray,
+             following_qpos: Optional[np.ndarray] = None) -> None:
+    """Centres the box on the previous frame's solution and, given the
+    following frame's (a loop's last frame: the next cycle's frame 1 is
+    solved already), keeps it within the same widths of that too, except
+    the root's ground position (the next cycle's follows from this frame's
+    own). A coordinate whose two boxes do not meet keeps the first."""
     centre = previous_qpos[self._qpos_addresses]
     self._lower, self._upper = centre - self._widths, centre + self._widths
+    if following_qpos is None:
+      return
+    after = following_qpos[self._qpos_addresses]
+    lower = np.maximum(self._lower, after - self._widths)
+    upper = np.minimum(self._upper, after + self._widths)
+    narrowed = ~self._ground & (lower <= upper)
+    self._lower = np.where(narrowed, lower, self._lower)
+    self._upper = np.where(narrowed, upper, self._upper)
 
   def clip(self, qpos: np.ndarray) -> np.ndarray:
     """qpos with its boxed coordinates moved into the box."""
@@ -222,7 +259,8 @@ def track(robot: robot_model.RobotModel,
           free_root_height: bool = False,
           warm_start: bool = True,
           damping: float = _DAMPING,
-          max_iterations: int = 50) -> Solution:
+          max_iterations: int = 50,
+          loop: Optional[source_motion.Loop] = None) -> Solution:
   """The frames that best reach the targets, within joint and speed limits.
 
   Args:
@@ -254,9 +292,16 @@ def track(robot: robot_model.RobotModel,
     max_iterations: differential IK steps per frame at most
       (with warm_start, frame 0, which starts from the initial guess, may
       take _FIRST_FRAME_ITERATIONS).
+    loop: how the frames loop (their last frame the same instant as the
+      next cycle's first), None: they do not. A looping take is solved in
+      laps until its last frame moves less than _LAP_TOLERANCE, at most
+      _MAX_LAPS: frame 0 of each lap after the first is the last lap's
+      last frame moved back a cycle, and the speed bounds hold across the
+      seam as between any two frames. Needs warm_start.
 
   Raises:
-    ValueError: a speed bound without fps, or a frame type mink lacks.
+    ValueError: a speed bound without fps, a loop without warm_start or of
+      fewer than 3 frames, or a frame type mink lacks.
   """
   model = robot.model
   initial_qpos = np.asarray(initial_qpos, np.float64)
@@ -280,20 +325,26 @@ def track(robot: robot_model.RobotModel,
   constraints = ([mink.DofFreezingTask(model, dof_indices=frozen)]
                  if freeze_root else [])
   frames = len(initial_qpos)
+  if loop is not None and not (warm_start and frames >= 3):
+    raise ValueError('keypoint IK: a looping take is solved in laps, each '
+                     'frame from the previous one: loop needs warm_start '
+                     f'and at least 3 frames, got {frames}.')
   solutions = np.empty_like(initial_qpos)
   converged = np.zeros(frames, bool)
   speed_limited = np.zeros(frames, bool)
-  for frame in range(frames):
+
+  def solve_frame(frame: int, following: Optional[np.ndarray] = None):
+    previous = solutions[frame - 1] if frame else None
     start = initial_qpos[frame].copy()
     if warm_start and frame:
-      start[:] = solutions[frame - 1]
+      start[:] = previous
     frame_limits = list(limits)
     if box is not None and frame:
-      box.around(solutions[frame - 1])
+      box.around(previous, following)
       start = box.clip(start)
       frame_limits.append(box)
     if steps is not None and frame:
-      configuration.update(solutions[frame - 1])
+      configuration.update(previous)
       steps.around(steps.positions(configuration.data),
                    _frame_radii(targets, frame, frame_step_ratio,
                                 frame_step_floor))
@@ -301,7 +352,7 @@ def track(robot: robot_model.RobotModel,
     configuration.update(_within_limits(robot, start))
     posture_task.set_target(posture[frame])
     if len(regularisers) > 1:
-      regularisers[1].set_target(solutions[frame - 1] if frame else start)
+      regularisers[1].set_target(previous if frame else start)
     iterations = (max(max_iterations, _FIRST_FRAME_ITERATIONS)
                   if warm_start and not frame else max_iterations)
     for task, target in zip(tasks, targets):
@@ -312,8 +363,35 @@ def track(robot: robot_model.RobotModel,
     solutions[frame] = configuration.q
     speed_limited[frame] = (box is not None and frame > 0
                             and box.on_edge(configuration.q))
+
+  for frame in range(frames):
+    solve_frame(frame)
+  laps = 1
+  # A looping take's last frame is the same instant as the next cycle's
+  # first, and the next cycle goes on from it: one lap from frame 0 leaves
+  # the joints wherever the cycle's end took them (T1's hip yaw at one stop
+  # at the end of `run`, at the other at its start: 30 rad/s across the
+  # seam). So the cycle is solved again from its end: frame 0 becomes the
+  # last frame moved back a cycle (one instant, one pose, reached within
+  # the bounds from the frames before it; the source's own frame 0 may
+  # disagree with its last, as `run`'s does by 28 cm at a toe), and the
+  # last frame's speed box is also around the next cycle's frame 1, so the
+  # seam's step holds the bounds as every other step does. Laps go on
+  # while the last frame still moves.
+  while loop is not None and laps < _MAX_LAPS:
+    last = solutions[-1].copy()
+    solutions[0] = velocities.previous_cycle_frame(solutions, frames - 1,
+                                                   loop)
+    converged[0], speed_limited[0] = converged[-1], speed_limited[-1]
+    for frame in range(1, frames - 1):
+      solve_frame(frame)
+    solve_frame(frames - 1,
+                following=velocities.next_cycle_frame(solutions, 1, loop))
+    laps += 1
+    if np.abs(solutions[-1] - last).max() < _LAP_TOLERANCE:
+      break
   return Solution(qpos=solutions, converged=converged,
-                  speed_limited=speed_limited)
+                  speed_limited=speed_limited, laps=laps)
 
 
 def _frame_radii(targets: Sequence[KeypointTarget], frame: int,
@@ -356,16 +434,34 @@ def _iterate(configuration, tasks, limits, constraints, damping: float,
              max_iterations: int) -> bool:
   """Differential IK steps until one is negligible or no longer lowers the
   tasks' cost (GMR's test: large damping leaves long, flat tails of tiny
-  steps along what the tasks hardly see); True if it got there."""
+  steps along what the tasks hardly see); True if it got there.
+
+  A step that raises the cost overshot (a linearisation far from the
+  targets: the first frame, a frame that turns fast): it is taken back and
+  tried again with ten times the damping (Levenberg-Marquardt), which falls
+  back after each step that lowers the cost. Stopping there instead left
+  G1's first `run` frame where one overshooting step had thrown it, a hip
+  turned 108 degrees, for later frames to undo at the joint speed limit.
+  """
   cost = _cost(configuration, tasks)
+  current_damping = damping
   for _ in range(max_iterations):
     step = mink.solve_ik(configuration, tasks, _STEP_DT, _SOLVER,
-                         damping=damping, limits=limits,
+                         damping=current_damping, limits=limits,
                          constraints=constraints or None)
+    if np.abs(step).max() < CONVERGED_STEP:
+      configuration.integrate_inplace(step, _STEP_DT)
+      return True
+    before = configuration.q.copy()
     configuration.integrate_inplace(step, _STEP_DT)
     previous, cost = cost, _cost(configuration, tasks)
-    if (np.abs(step).max() < CONVERGED_STEP or previous - cost
-        < CONVERGED_RELATIVE_DROP * cost + CONVERGED_COST_DROP):
+    if cost > previous:
+      configuration.update(before)
+      cost = previous
+      current_damping *= _DAMPING_GROWTH
+      continue
+    current_damping = max(current_damping / _DAMPING_GROWTH, damping)
+    if previous - cost < CONVERGED_RELATIVE_DROP * cost + CONVERGED_COST_DROP:
       return True
   return False
 
