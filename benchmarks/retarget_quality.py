@@ -2,6 +2,7 @@ r"""How well whole real human takes retarget onto Playground humanoids.
 
   python -m benchmarks.retarget_quality
   python -m benchmarks.retarget_quality --takes mocapbank --robots G1
+  python -m benchmarks.retarget_quality --dogs     # the ten dog clips on Go1
 
 Each take is fetched from its PyPI source archive into the cache
 (amp_ppo.mocap.formats.sample_data) and converted (whole, or the seconds
@@ -25,12 +26,16 @@ axis inferred). One row per take and robot:
   err        mean distance of the pelvis and ankles from their targets (cm)
   s/frame    seconds of retargeting per frame (CPU)
   failing    the checks that fail
+`--dogs` converts motion_imitation's ten dog clips onto the Go1 instead
+(a joint mapping, no IK: the IK and crouch columns are '-').
 """
 
 import argparse
+import functools
 import time
 from typing import Dict, Optional, Sequence, Tuple
 
+from amp_ppo.mocap import checks as checks_lib
 from amp_ppo.mocap import convert
 from amp_ppo.mocap.formats import sample_data
 
@@ -66,12 +71,33 @@ def measure(take: str, robot: str) -> Dict[str, str]:
                            options=convert.ConvertOptions(start=start,
                                                           end=end))
   seconds = time.perf_counter() - began
+  row = _row(take, robot, result, seconds,
+             result.notes['ik']['max_joint_speed_rad_s'])
+  crouch = result.report['checks']['crouch']
+  row.update({
+      'crouch': (f'{crouch["min_fraction"]:.2f} / '
+                 f'{crouch["longest_crouch_s"]:.2f} s'),
+      'unconv': str(_count(result.notes['ik']['unconverged_frames'])),
+      'limited': str(_count(result.notes['ik']['speed_limited_frames'])),
+      'err cm': _tracking(result.notes['tracking_error_m'])})
+  return row
+
+
+def measure_dog(clip: str) -> Dict[str, str]:
+  """One row: a whole motion_imitation dog clip onto the Go1."""
+  path = sample_data.fetch(sample_data.MOTION_IMITATION, [clip])[clip]
+  began = time.perf_counter()
+  result = convert.convert(str(path), 'Go1JoystickFlatTerrain')
+  return _row(clip, 'Go1', result, time.perf_counter() - began,
+              checks_lib.CheckSettings().max_joint_speed)
+
+
+def _row(take, robot, result, seconds, limit) -> Dict[str, str]:
+  """The columns every conversion has; the IK ones are '-'."""
   checks = result.report['checks']
   speeds = checks['velocities']
-  limit = result.notes['ik']['max_joint_speed_rad_s']
   over = int((abs(result.qvel[:, 6:]) > limit).any(axis=1).sum())
   feet = checks['feet']
-  crouch = checks['crouch']
   frames = len(result.qpos)
   return {
       'take': take, 'robot': robot, 'frames': str(frames),
@@ -84,11 +110,7 @@ def measure(take: str, robot: str) -> Dict[str, str]:
       'stance cm': (f'{100 * feet["stance_height_max_m"]:.2f}'
                     if feet['stance_height_max_m'] is not None else '-'),
       'pen cm': f'{100 * feet["penetration_max_m"]:.2f}',
-      'crouch': (f'{crouch["min_fraction"]:.2f} / '
-                 f'{crouch["longest_crouch_s"]:.2f} s'),
-      'unconv': str(_count(result.notes['ik']['unconverged_frames'])),
-      'limited': str(_count(result.notes['ik']['speed_limited_frames'])),
-      'err cm': _tracking(result.notes['tracking_error_m']),
+      'crouch': '-', 'unconv': '-', 'limited': '-', 'err cm': '-',
       's/frame': f'{seconds / frames:.3f}',
       'failing': ','.join(name for name, check in checks.items()
                           if check['status'] == 'fail') or '-',
@@ -125,12 +147,18 @@ def main(argv=None) -> None:
   parser.add_argument('--robots', nargs='+', default=['G1',
                                                       'BerkeleyHumanoid'],
                       choices=list(ROBOTS))
+  parser.add_argument('--dogs', action='store_true',
+                      help="motion_imitation's ten dog clips on the Go1 "
+                      'instead')
   arguments = parser.parse_args(argv)
+  jobs = ([functools.partial(measure_dog, clip)
+           for clip in sample_data.DOG_CLIPS] if arguments.dogs else
+          [functools.partial(measure, take, robot)
+           for take in arguments.takes for robot in arguments.robots])
   rows = []
-  for take in arguments.takes:
-    for robot in arguments.robots:
-      rows.append(measure(take, robot))
-      print(table(rows[-1:]).split('\n')[1], flush=True)
+  for job in jobs:
+    rows.append(job())
+    print(table(rows[-1:]).split('\n')[1], flush=True)
   print()
   print(table(rows))
 
