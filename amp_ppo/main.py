@@ -8,7 +8,9 @@ r"""Runs an AMP experiment from a config; with no flags, the default demo.
   python -m amp_ppo.main --config.amp.style_weight=0.7 --resume
 
 --config takes a bundled config by name (default, ant, command_ant,
-humanoid, playground; a preset after ':') or a config file's path.
+humanoid, multi_style, playground; a preset after ':') or a config file's
+path. A config whose `reference` maps style names to references trains one
+policy of several styles (multi_style: two sways of the cart-pole).
 
 Writes into --workdir: metrics.jsonl, TensorBoard events (tensorboard/),
 curves.png, rollout.html (the final policy, Brax's HTML viewer; it loads
@@ -180,6 +182,11 @@ def summary(report: dict) -> str:
             report[_STYLE_DISTANCE],
             baseline and baseline[_STYLE_DISTANCE], '{:.3f}'),
   ]
+  for name, row in report.get(evaluation.FINAL_STYLE_TABLE_KEY, {}).items():
+    others = ', '.join(f'{other} {d:.3f}' for other, d in row.items()
+                       if other != name)
+    lines.append(f'  commanded {name}: to its own reference {row[name]:.3f}'
+                 f', to the others\' {others}')
   if 'total_wall_time_seconds' in report:
     lines.append('total wall time: ' + outputs.format_duration(
         report['total_wall_time_seconds']))
@@ -202,6 +209,7 @@ def run(config, workdir: str, *, resume: bool, overwrite: bool,
   started = time.time()
   # Orbax refuses relative checkpoint paths, and the default is relative.
   workdir = os.path.abspath(workdir)
+  experiment.check_styles(config, baseline)
   experiment.prepare_workdir(workdir, resume, overwrite)
   print(f'AMP run -> {workdir}')
   amp_run = experiment.run_experiment(config, workdir, use_amp=True,

@@ -7,7 +7,9 @@ An experiment config is an `ml_collections.ConfigDict` with these sections:
   reference  the reference motion: an npz path, several joined by commas, or
              'synthetic' for a placeholder made from the environment itself
              (see amp_ppo/demos/synthetic.py; bring real motion for
-             real use).
+             real use). Several styles in one policy: a ConfigDict of style
+             name -> paths (`with_styles`; e.g. configs/multi_style.py),
+             with the amp section's style_* settings.
   feature_fn 'package.module:factory', where factory(env) returns a
              (q, qd) -> features function; '' for amp_ppo's default.
   info_feature_key  read features from state.info[key] instead ('' = off).
@@ -26,7 +28,7 @@ Any field can be overridden on the command line, e.g.
 """
 
 import dataclasses
-from typing import Tuple
+from typing import Dict, Tuple
 
 import ml_collections
 from ml_collections import config_dict
@@ -45,8 +47,13 @@ def amp_section(**overrides) -> ml_collections.ConfigDict:
   for name, value in values.items():
     # A None default (e.g. disc_num_minibatches) still needs a type, or the
     # command line could not override it.
-    section[name] = config_dict.placeholder(int) if value is None else value
+    section[name] = (config_dict.placeholder(_PLACEHOLDER_TYPES.get(name, int))
+                     if value is None else value)
   return section
+
+
+# AmpConfig fields whose default is None and whose type is not int.
+_PLACEHOLDER_TYPES = {'style_probabilities': dict, 'style_info_key': str}
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -75,6 +82,18 @@ def base_config() -> ml_collections.ConfigDict:
       saturated_accuracy=0.95,  # mean D accuracy above this: saturated
       no_signal_margin=0.05,    # within 0.5 +- this: no signal
       patience=3))              # consecutive reports before warning
+  return config
+
+
+def with_styles(config: ml_collections.ConfigDict,
+                styles: Dict[str, str]) -> ml_collections.ConfigDict:
+  """Sets `config.reference` to a mapping of style name -> paths, in place.
+
+  Each value is what `reference` takes for one style (paths joined by
+  commas); override one with `--config.reference.<style>=path.npz`.
+  """
+  del config.reference  # A str field cannot take a ConfigDict.
+  config.reference = ml_collections.ConfigDict(dict(styles))
   return config
 
 

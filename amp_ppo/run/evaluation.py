@@ -7,7 +7,7 @@ the style distance compares like with like.
 
 import dataclasses
 import functools
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
 
 from brax import envs
 from brax.io import html
@@ -18,6 +18,7 @@ import numpy as np
 from amp_ppo.amp import feature_windows
 from amp_ppo.amp import features
 from amp_ppo import motion as motion_lib
+from amp_ppo.amp import style_command
 from amp_ppo.amp import style_evaluator
 from amp_ppo.amp import style_metrics
 
@@ -26,6 +27,11 @@ from amp_ppo.amp import style_metrics
 # evaluation seed. The training-time one is the style evaluator's
 # (style_evaluator.PROGRESS_STYLE_DISTANCE_KEY).
 FINAL_STYLE_DISTANCE_KEY = 'style_distance'
+# With several styles, report.json's table of the final policy (commanded
+# style -> reference style -> distance; its diagonal mean is
+# FINAL_STYLE_DISTANCE_KEY) and the references' own.
+FINAL_STYLE_TABLE_KEY = 'style_table'
+REFERENCE_SEPARATION_KEY = 'reference_separation'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +70,12 @@ class Rollout:
     """[N] steps taken before the episode ended (or T)."""
     return np.sum(self.stepped, axis=1)
 
+  def of_environments(self, mask: np.ndarray) -> 'Rollout':
+    """The rollouts of the environments where `mask` [N] holds."""
+    return dataclasses.replace(self, frames=self.frames[mask],
+                               rewards=self.rewards[mask],
+                               done=self.done[mask])
+
   def windows(self, history_length: int) -> np.ndarray:
     """[M, H, F] windows of consecutive frames inside one episode."""
     num_frames = self.frames.shape[1]
@@ -79,14 +91,17 @@ class Rollout:
 
 def policy_rollout(env: envs.Env, policy: Callable, frame_fn: Callable,
                    key: jax.Array, num_envs: int, num_steps: int,
-                   action_repeat: int = 1) -> Rollout:
+                   action_repeat: int = 1,
+                   styles: Optional[Sequence[str]] = None) -> Rollout:
   """Runs `policy` (Brax inference fn: obs, key -> action, extras).
 
   The policy acts `num_steps` times, each action held for `action_repeat`
-  environment steps as Brax's training wrapper holds it.
+  environment steps as Brax's training wrapper holds it. With `styles`, the
+  policy of several styles: environment i is commanded style i mod S.
   """
+  commands = jnp.arange(num_envs) % len(styles) if styles else None
 
-  def one_env(key):
+  def one_env(key, command=None):
     key_reset, key_policy = jax.random.split(key)
     first = env.reset(key_reset)
 
@@ -96,7 +111,10 @@ def policy_rollout(env: envs.Env, policy: Callable, frame_fn: Callable,
                      features.physics_state(state))
 
     def step(state, step_key):
-      action, _ = policy(state.obs, step_key)
+      obs = state.obs
+      if styles:
+        obs = style_command.commanded_observation(obs, command, styles)
+      action, _ = policy(obs, step_key)
       return jax.lax.scan(functools.partial(env_step, action), state, (),
                           length=action_repeat)
 
@@ -113,7 +131,9 @@ def policy_rollout(env: envs.Env, policy: Callable, frame_fn: Callable,
                                    states))
 
   run = jax.jit(jax.vmap(one_env))
-  frames, rewards, done, states = run(jax.random.split(key, num_envs))
+  keys = jax.random.split(key, num_envs)
+  frames, rewards, done, states = (run(keys) if commands is None
+                                   else run(keys, commands))
   return Rollout(
       frames=np.asarray(frames, np.float64),
       rewards=np.asarray(rewards, np.float64),
@@ -152,9 +172,20 @@ def reference_windows(
 
 
 def evaluate_policy(env: envs.Env, policy: Callable, frame_fn: Callable,
-                    ref_windows: np.ndarray, *, num_envs: int, num_steps: int,
+                    ref_windows: Union[np.ndarray, Mapping[str, np.ndarray]],
+                    *, num_envs: int, num_steps: int,
                     seed: int, action_repeat: int = 1) -> Dict[str, Any]:
-  """Task return and style distance of deterministic policy rollouts."""
+  """Task return and style distance of deterministic policy rollouts.
+
+  With `ref_windows` a mapping of style names to their reference windows,
+  the policy of several styles: its environments are commanded each style
+  in turn, and the result adds the style table, the references' own
+  separation and each style's return.
+  """
+  if isinstance(ref_windows, Mapping):
+    return _evaluate_styles(env, policy, frame_fn, ref_windows,
+                            num_envs=num_envs, num_steps=num_steps,
+                            seed=seed, action_repeat=action_repeat)
   rollout = policy_rollout(env, policy, frame_fn, jax.random.PRNGKey(seed),
                            num_envs, num_steps, action_repeat)
   windows = rollout.windows(ref_windows.shape[1])
@@ -165,6 +196,36 @@ def evaluate_policy(env: envs.Env, policy: Callable, frame_fn: Callable,
       FINAL_STYLE_DISTANCE_KEY: style_metrics.style_distance(
           windows, ref_windows, seed=seed),
       'num_policy_windows': int(windows.shape[0]),
+  }
+
+
+def _evaluate_styles(env, policy, frame_fn, ref_windows, *, num_envs,
+                     num_steps, seed, action_repeat) -> Dict[str, Any]:
+  names = list(ref_windows)
+  if num_envs < len(names):
+    raise ValueError(
+        f'evaluation.num_envs={num_envs}: the final evaluation commands each '
+        f'of the {len(names)} styles in turn; give at least {len(names)}.')
+  rollout = policy_rollout(env, policy, frame_fn, jax.random.PRNGKey(seed),
+                           num_envs, num_steps, action_repeat, styles=names)
+  history = next(iter(ref_windows.values())).shape[1]
+  commands = np.arange(num_envs) % len(names)
+  per_style = {name: rollout.of_environments(commands == index)
+               for index, name in enumerate(names)}
+  windows = {name: r.windows(history) for name, r in per_style.items()}
+  table = style_metrics.style_table(windows, ref_windows, seed=seed)
+  return {
+      'rollout': rollout,
+      'episode_return': float(np.mean(rollout.episode_returns())),
+      'episode_length': float(np.mean(rollout.episode_lengths())),
+      'episode_return_per_style': {
+          name: float(np.mean(r.episode_returns()))
+          for name, r in per_style.items()},
+      FINAL_STYLE_DISTANCE_KEY: style_metrics.diagonal_mean(table),
+      FINAL_STYLE_TABLE_KEY: table,
+      REFERENCE_SEPARATION_KEY: style_metrics.reference_separation(
+          ref_windows, seed=seed),
+      'num_policy_windows': int(sum(w.shape[0] for w in windows.values())),
   }
 
 

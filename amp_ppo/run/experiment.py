@@ -22,7 +22,7 @@ import math
 import os
 import shutil
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from absl import logging
 from brax import envs
@@ -36,6 +36,8 @@ import numpy as np
 
 from amp_ppo.amp import features
 from amp_ppo.amp import losses
+from amp_ppo.amp import style_command
+from amp_ppo.amp import style_metrics
 from amp_ppo import motion as motion_lib
 from amp_ppo.robots import menagerie
 from amp_ppo.reliability import checkpoint as step_checkpoint
@@ -133,19 +135,26 @@ def policy_from_checkpoint(config: ml_collections.ConfigDict, env: envs.Env,
                if config.ppo.get('normalize_observations', False)
                else lambda x, y: x)
   network = network_factory(config.network)(
-      _observation_size(env), env.action_size,
+      _observation_size(env, style_names(config)), env.action_size,
       preprocess_observations_fn=normalize)
   make_policy = ppo_networks.make_inference_fn(network)
   return make_policy((params[0], params[1]), deterministic=deterministic)
 
 
-def _observation_size(env: envs.Env):
+def _observation_size(env: envs.Env, styles: Optional[List[str]] = None):
   """`env.observation_size`, from the reset traced rather than run.
 
   Brax's property runs a reset op by op, which takes seconds on a CPU.
+  With several styles, the policy's observation has the command appended.
   """
-  key = jax.ShapeDtypeStruct((2,), jnp.uint32)
-  obs = jax.eval_shape(env.reset, key).obs
+
+  def observe(key):
+    obs = env.reset(key).obs
+    if styles:
+      obs = style_command.commanded_observation(obs, 0, styles)
+    return obs
+
+  obs = jax.eval_shape(observe, jax.ShapeDtypeStruct((2,), jnp.uint32))
   if hasattr(obs, 'shape'):
     return obs.shape[-1]
   return jax.tree_util.tree_map(lambda x: x.shape, obs)
@@ -163,10 +172,18 @@ def network_factory(network_config: ml_collections.ConfigDict) -> Callable:
 
 
 def reference_paths(config: ml_collections.ConfigDict, env: envs.Env,
-                    workdir: str) -> List[str]:
-  """The config's reference files; makes the synthetic one if asked to."""
+                    workdir: str) -> Union[List[str], Dict[str, List[str]]]:
+  """The config's reference files; makes the synthetic one if asked to.
+
+  Several styles (`reference` a mapping): style name -> that style's files.
+  """
+  if not isinstance(config.reference, str):
+    paths = {name: _split_paths(value)
+             for name, value in config.reference.items()}
+    # One style is that reference alone, as amp_ppo.train takes it.
+    return paths if len(paths) > 1 else next(iter(paths.values()))
   if config.reference != 'synthetic':
-    return [p.strip() for p in config.reference.split(',') if p.strip()]
+    return _split_paths(config.reference)
   path = os.path.join(workdir, SYNTHETIC_REFERENCE)
   if not os.path.exists(path):
     from amp_ppo.demos import synthetic  # pylint: disable=g-import-not-at-top
@@ -176,6 +193,17 @@ def reference_paths(config: ml_collections.ConfigDict, env: envs.Env,
         'motion with --config.reference=path.npz.', path)
     motion_lib.save_reference(path, **synthetic.periodic_reference(env))
   return [path]
+
+
+def _split_paths(paths: str) -> List[str]:
+  return [p.strip() for p in paths.split(',') if p.strip()]
+
+
+def _first_style(references):
+  """One style's files: the first style's of several."""
+  if isinstance(references, dict):
+    return next(iter(references.values()))
+  return references
 
 
 # ------------------------------------------------------------ checkpoints
@@ -283,6 +311,33 @@ def _train_kwargs(config: ml_collections.ConfigDict, workdir: str,
   return kwargs
 
 
+def check_styles(config: ml_collections.ConfigDict, baseline: bool) -> None:
+  """Refuses what a run of several styles cannot do; before any training."""
+  if not style_names(config):
+    return
+  if baseline:
+    raise ValueError(
+        'a PPO-only baseline has no style command, so it has no style table '
+        'to compare with a run of several styles; drop --baseline (the '
+        'config\'s compare_to_ppo).')
+  if config.amp.get('style_info_key'):
+    raise ValueError(
+        'config.amp.style_info_key: the final evaluation of python -m '
+        'amp_ppo.main commands each style itself, which an environment that '
+        'draws its own command does not allow; train it with amp_ppo.train '
+        'directly, or drop style_info_key.')
+
+
+def style_names(config: ml_collections.ConfigDict) -> Optional[List[str]]:
+  """The styles of a config of several (`reference` a mapping), else None.
+
+  A mapping of one style is that style's reference alone.
+  """
+  if isinstance(config.reference, str) or len(config.reference) < 2:
+    return None
+  return list(config.reference)
+
+
 def _flat_style_reward(amp: ml_collections.ConfigDict) -> float:
   """A tenth of the style reward a logit of 0 earns: below it, flat."""
   at_zero = float(losses.reward_fn(amp.loss)(jnp.zeros(())))
@@ -299,6 +354,7 @@ def _progress_fn(workdir: str, start: _Start, total_steps: int,
                  warnings: List[str], printer: Callable[[str], None]):
   """Brax progress_fn: checkpoints, metrics, progress line, warnings."""
   progress = outputs.ProgressPrinter(start.step, total_steps)
+  commands = outputs.StyleCommandMonitor()
 
   def progress_fn(local_step, metrics):
     # Brax calls this right after it saved this step's checkpoint.
@@ -309,11 +365,12 @@ def _progress_fn(workdir: str, start: _Start, total_steps: int,
     scalars = outputs.scalar_metrics(metrics)
     log.write(step, scalars)
     printer(progress.line(step, scalars))
-    warning = monitor.observe(step, scalars)
-    if warning:
-      logging.warning('AMP: %s', warning)
-      printer(f'WARNING: {warning}')
-      warnings.append(warning)
+    for warning in (monitor.observe(step, scalars),
+                    commands.observe(step, scalars)):
+      if warning:
+        logging.warning('AMP: %s', warning)
+        printer(f'WARNING: {warning}')
+        warnings.append(warning)
 
   return progress_fn
 
@@ -355,10 +412,17 @@ def _evaluate(config, env, references, policy) -> Dict[str, Any]:
   feature_fn = load_feature_fn(config.feature_fn, env)
   frame_fn = features.frame_fn_for(env, feature_fn,
                                    config.info_feature_key or None)
-  motion = evaluation.reference_frames(
-      env, motion_lib.load_reference(references), feature_fn)
-  windows = evaluation.reference_windows(
-      motion, config.amp.history_length, seed=config.evaluation.seed)
+
+  def windows_of(paths):
+    motion = evaluation.reference_frames(
+        env, motion_lib.load_reference(paths), feature_fn)
+    return evaluation.reference_windows(
+        motion, config.amp.history_length, seed=config.evaluation.seed)
+
+  if isinstance(references, dict):  # Each style's, in the mapping's order.
+    windows = {name: windows_of(paths) for name, paths in references.items()}
+  else:
+    windows = windows_of(references)
   return evaluation.evaluate_policy(
       env, policy, frame_fn, windows, num_envs=config.evaluation.num_envs,
       num_steps=config.evaluation.num_steps, seed=config.evaluation.seed,
@@ -447,12 +511,16 @@ def run_experiment(config: ml_collections.ConfigDict, workdir: str, *,
   result = _evaluate(config, env, references, policy)
   rollout = result.pop('rollout')
   rollout_html = _render(env, rollout, workdir, printer) if render else None
-  previews = _write_previews(config.env, env, rollout, references, workdir,
-                             printer)
+  # Environment 0 of several styles is commanded the first.
+  previews = _write_previews(config.env, env, rollout,
+                             _first_style(references), workdir, printer)
   records = outputs.read_metrics(workdir)
   outputs.plot_curves(records,
                       os.path.join(workdir, outputs.CURVES_FILE),
                       baseline=baseline_records or ())
+  ignored = _final_style_warning(result, printer)
+  if ignored:
+    warnings.append(ignored)
   report = _report(config, use_amp, steps, started, records, result,
                    references, warnings, workdir, rollout_html)
   report.update(previews)
@@ -485,7 +553,46 @@ def _report(config, use_amp, steps, started, records, result, references,
       'checkpoint': latest[1] if latest else None,
       'rollout_html': rollout_html,
       'discriminator_warnings': warnings,
+      **_style_report(result),
   }
+
+
+def _style_report(result) -> Dict[str, Any]:
+  """report.json's fields of a policy of several styles (else none)."""
+  table = result.get(evaluation.FINAL_STYLE_TABLE_KEY)
+  if table is None:
+    return {}
+  return {
+      'styles': list(table),
+      evaluation.FINAL_STYLE_TABLE_KEY: table,
+      'style_table_metric': (
+          'style_table[commanded][reference]: style distance of the '
+          'rollouts commanded one style to each style\'s reference, in the '
+          'unit of all references\' windows pooled; '
+          'style_distance is its diagonal mean'),
+      'style_command_ratio': style_metrics.command_ratios(table),
+      evaluation.REFERENCE_SEPARATION_KEY: result[
+          evaluation.REFERENCE_SEPARATION_KEY],
+      'final_return_per_style': result['episode_return_per_style'],
+  }
+
+
+def _final_style_warning(result, printer) -> Optional[str]:
+  """Prints the final style table; the warning if a command is ignored."""
+  table = result.get(evaluation.FINAL_STYLE_TABLE_KEY)
+  if table is None:
+    return None
+  printer('style distance of the final policy, commanded style (rows) to '
+          'each reference (columns):\n' + style_metrics.format_table(table))
+  printer('the references\' own separation:\n' + style_metrics.format_table(
+      result[evaluation.REFERENCE_SEPARATION_KEY], 'reference \\ reference'))
+  ignored = style_metrics.ignored_commands(table)
+  if not ignored:
+    return None
+  warning = 'final policy: ' + style_metrics.ignored_command_message(ignored)
+  logging.warning('AMP: %s', warning)
+  printer(f'WARNING: {warning}')
+  return warning
 
 
 def load_run_config(workdir: str) -> ml_collections.ConfigDict:

@@ -14,6 +14,7 @@ import numpy as np
 
 from amp_ppo.amp import motion_prior
 from amp_ppo.amp import style_evaluator
+from amp_ppo.amp import style_metrics
 
 METRICS_FILE = 'metrics.jsonl'
 REPORT_FILE = 'report.json'
@@ -32,6 +33,18 @@ STYLE_KEY = 'training/' + motion_prior.STYLE_REWARD_MEAN
 ACCURACY_REFERENCE_KEY = 'training/' + motion_prior.ACCURACY_REFERENCE
 ACCURACY_POLICY_KEY = 'training/' + motion_prior.ACCURACY_POLICY
 SPS_KEY = 'training/sps'
+
+
+def style_names(metrics: Mapping[str, Any]) -> List[str]:
+  """The styles of a run of several, from its style table's keys; else []."""
+  prefix = style_evaluator.STYLE_TABLE_PREFIX
+  names = []
+  for key in metrics:
+    if key.startswith(prefix):
+      commanded, _, reference = key[len(prefix):].partition('/')
+      if commanded == reference:
+        names.append(commanded)
+  return names
 
 
 def scalar_metrics(metrics: Mapping[str, Any]) -> Dict[str, float]:
@@ -144,7 +157,15 @@ class ProgressPrinter:
     if RETURN_KEY in metrics:
       parts.append(f'return {metrics[RETURN_KEY]:8.2f}')
     distance = metrics.get(style_evaluator.PROGRESS_STYLE_DISTANCE_KEY)
-    if distance is not None:
+    table = style_evaluator.table_from_metrics(metrics, style_names(metrics))
+    if table:
+      # Per commanded style: distance to its own reference / the nearest
+      # other's (an obeyed command is well below 1 of it).
+      parts.append('style dist own/other ' + ' '.join(
+          f'{name} {row[name]:.2f}/'
+          f'{min(d for r, d in row.items() if r != name):.2f}'
+          for name, row in table.items()))
+    elif distance is not None:
       parts.append(f'style dist {distance:.3f}')
     if STYLE_KEY in metrics:
       parts.append(f'style {metrics[STYLE_KEY]:.3f}')
@@ -216,6 +237,31 @@ class DiscriminatorMonitor:
             'matches the reference.')
 
 
+class StyleCommandMonitor:
+  """Warns when a commanded style is closer to another style's reference.
+
+  Read from each evaluation's style table (runs of several styles): such a
+  policy ignores its command. It warns once per set of such styles, again
+  only when the set changes; not before training (step 0), when no policy
+  has learnt a command yet.
+  """
+
+  def __init__(self):
+    self._ignored = ()
+
+  def observe(self, step: int,
+              metrics: Mapping[str, float]) -> Optional[str]:
+    table = style_evaluator.table_from_metrics(metrics, style_names(metrics))
+    if table is None or step == 0:
+      return None
+    ignored = style_metrics.ignored_commands(table)
+    names = tuple(name for name, *_ in ignored)
+    previous, self._ignored = self._ignored, names
+    if not names or names == previous:
+      return None
+    return f'step {step}: ' + style_metrics.ignored_command_message(ignored)
+
+
 def plot_curves(records: Sequence[Mapping[str, float]], path: str,
                 baseline: Sequence[Mapping[str, float]] = ()) -> None:
   """curves.png: task return, style distance, style reward, D accuracy."""
@@ -224,18 +270,32 @@ def plot_curves(records: Sequence[Mapping[str, float]], path: str,
   from matplotlib import pyplot  # pylint: disable=g-import-not-at-top
 
   figure, axes = pyplot.subplots(1, 4, figsize=(20, 4))
-  _plot(axes[0], records, RETURN_KEY, 'AMP')
+  names = style_names(next((r for r in reversed(records)
+                            if style_names(r)), {}))
+  _plot(axes[0], records, RETURN_KEY, 'AMP' + (', all styles' if names
+                                               else ''))
+  for index, name in enumerate(names):
+    _plot(axes[0], records, style_evaluator.STYLE_RETURN_PREFIX + name,
+          f'commanded {name}', color=_style_colour(index))
   if baseline:
     _plot(axes[0], baseline, RETURN_KEY, 'PPO only', linestyle='--')
   axes[0].set_title('task return (eval)')
-  _plot(axes[1], records, style_evaluator.PROGRESS_STYLE_DISTANCE_KEY, 'AMP')
+  if names:
+    _plot_style_table(axes[1], records, names)
+  else:
+    _plot(axes[1], records, style_evaluator.PROGRESS_STYLE_DISTANCE_KEY,
+          'AMP')
   if baseline:
     _plot(axes[1], baseline, style_evaluator.PROGRESS_STYLE_DISTANCE_KEY,
           'PPO only', linestyle='--')
   axes[1].set_ylim(bottom=0)
   axes[1].set_title('style distance to the reference (progress eval, '
                     'lower: closer)')
-  _plot(axes[2], records, STYLE_KEY, 'style reward')
+  _plot(axes[2], records, STYLE_KEY, 'style reward' + (', all styles'
+                                                      if names else ''))
+  for index, name in enumerate(names):
+    _plot(axes[2], records, _style_reward_key(name), f'commanded {name}',
+          color=_style_colour(index))
   axes[2].set_title('style reward (mean per step)')
   _plot(axes[3], records, ACCURACY_REFERENCE_KEY, 'on reference')
   _plot(axes[3], records, ACCURACY_POLICY_KEY, 'on policy')
@@ -251,12 +311,39 @@ def plot_curves(records: Sequence[Mapping[str, float]], path: str,
   pyplot.close(figure)
 
 
+def _plot_style_table(axis, records, names):
+  """One curve per commanded style to its own reference (solid) and, in
+  the same colour, to the nearest other style's (dashed)."""
+  for index, name in enumerate(names):
+    own = style_evaluator.style_table_key(name, name)
+    line = _plot(axis, records, own, f'{name}: own reference',
+                 color=_style_colour(index))
+    others = [style_evaluator.style_table_key(name, other)
+              for other in names if other != name]
+    nearest = [(r['step'], min(r[key] for key in others)) for r in records
+               if all(isinstance(r.get(key), (int, float)) for key in others)]
+    if nearest and line is not None:
+      axis.plot(*zip(*nearest), linestyle='--', color=line.get_color(),
+                label=f'{name}: nearest other reference')
+
+
+def _style_colour(index: int) -> str:
+  # The same colour for a style in every panel; C0 is the run's own.
+  return f'C{index + 1}'
+
+
+def _style_reward_key(name: str) -> str:
+  return ('training/' + motion_prior.STYLE_METRICS_PREFIX + name + '/' +
+          motion_prior.STYLE_REWARD_MEAN.split('/')[-1])
+
+
 def _plot(axis, records, key, label, **style):
   points = [(r['step'], r[key]) for r in records
             if isinstance(r.get(key), (int, float))]
   if points:
     steps, values = zip(*points)
-    axis.plot(steps, values, marker='.', label=label, **style)
+    return axis.plot(steps, values, marker='.', label=label, **style)[0]
+  return None
 
 
 def write_json(path: str, payload: Mapping[str, Any]) -> None:
