@@ -165,7 +165,8 @@ def env_steps_per_training_step(args: Dict[str, Any],
 
 
 def parse_setting(text: str) -> Any:
-  """'256x256' -> (256, 256), '4' -> 4, '0.5' -> 0.5, 'None' -> None."""
+  """'256x256' -> (256, 256), '4' -> 4, '0.5' -> 0.5, 'None' -> None,
+  anything else -> itself (a str)."""
   if text in ('None', 'none'):
     return None
   if text in ('True', 'true'):
@@ -174,10 +175,12 @@ def parse_setting(text: str) -> Any:
     return False
   if 'x' in text:
     return tuple(int(part) for part in text.split('x'))
-  try:
-    return int(text)
-  except ValueError:
-    return float(text)
+  for kind in (int, float):
+    try:
+      return kind(text)
+    except ValueError:
+      pass
+  return text  # e.g. loss=bce, style_discriminator=conditioned
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,7 +188,9 @@ class Variant:
   """One configuration to train: AMP off, or on with some settings.
 
   `spec` is 'off' or 'on', optionally followed by ':name=value' items; a
-  name that is a field of amp_ppo.amp.config.AmpConfig sets `amp_<name>`, any
+  name that is a field of amp_ppo.amp.config.AmpConfig sets `amp_<name>`,
+  `styles=N` trains N styles in one policy (each on the same reference: the
+  cost of the command and the discriminators, not of learning them), any
   other name is passed to amp_ppo.train as is (e.g. check_finite=True).
   """
   spec: str
@@ -205,19 +210,27 @@ class Variant:
       name, sep, value = item.partition('=')
       if not sep:
         raise ValueError(f'variant {spec!r}: {item!r} is not name=value.')
-      if name in amp_fields:
+      if name in amp_fields or name == _STYLES:
         if head == 'off':
           raise ValueError(f'variant {spec!r}: AMP setting {name} with AMP '
                            'off.')
-        name = 'amp_' + name
+        name = name if name == _STYLES else 'amp_' + name
       arguments.append((name, parse_setting(value)))
     return cls(spec=spec, amp=head == 'on', arguments=tuple(arguments))
 
   def train_arguments(self, reference_path: str) -> Dict[str, Any]:
     args = dict(self.arguments)
+    styles = args.pop(_STYLES, 1)
     if self.amp:
       args['amp_reference'] = reference_path
+      if styles > 1:
+        args['amp_reference'] = {f'style_{i}': reference_path
+                                 for i in range(styles)}
     return args
+
+
+# A variant's item for several styles in one policy (Variant).
+_STYLES = 'styles'
 
 
 # ---------------------------------------------------------------- runner

@@ -28,6 +28,16 @@ def test_variants_parse_amp_settings_and_other_arguments():
     bench_lib.Variant.parse('off:style_weight=0.5')
 
 
+def test_a_variant_of_several_styles_trains_each_on_the_reference():
+  arguments = bench_lib.Variant.parse(
+      'on:styles=2:style_discriminator=conditioned').train_arguments('r.npz')
+  assert arguments == {
+      'amp_reference': {'style_0': 'r.npz', 'style_1': 'r.npz'},
+      'amp_style_discriminator': 'conditioned'}
+  with pytest.raises(ValueError, match='with AMP off'):
+    bench_lib.Variant.parse('off:styles=2')
+
+
 def test_variants_take_turns_and_compile_only_in_their_first_epoch(tmp_path):
   reference = helpers.write_counter_reference(str(tmp_path / 'counter.npz'))
   amp = (('amp_feature_fn', helpers.counter_features),
