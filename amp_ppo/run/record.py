@@ -7,7 +7,8 @@ in the run's environment and writes what it visits as a reference file in
 amp_ppo's npz format: qpos and qvel at the control rate, one clip per
 rollout. A clip ends before its episode's terminal state, so a fall never
 becomes part of the style. The result can be given to another run with
---config.reference=my_motion.npz.
+--config.reference=my_motion.npz. A policy of several styles records the
+one --style commands.
 """
 
 from typing import Dict, Optional
@@ -19,6 +20,7 @@ import jax
 import numpy as np
 
 from amp_ppo import motion as motion_lib
+from amp_ppo.amp import style_command
 from amp_ppo.demos import recorder
 from amp_ppo.run import experiment
 
@@ -51,9 +53,20 @@ def record_motion(env: envs.Env, policy, *, num_clips: int, num_steps: int,
 def record_from_workdir(workdir: str, out: str, *,
                         checkpoint: Optional[str] = None, num_clips: int = 4,
                         num_steps: Optional[int] = None, seed: int = 0,
-                        deterministic: bool = True) -> str:
-  """Writes `out` from a run's checkpoint; returns the checkpoint used."""
+                        deterministic: bool = True,
+                        style: Optional[str] = None) -> str:
+  """Writes `out` from a run's checkpoint; returns the checkpoint used.
+
+  A run of several styles needs `style`, the one its policy is commanded.
+  """
   config = experiment.load_run_config(workdir)
+  styles = experiment.style_names(config)
+  if styles and style not in styles:
+    raise ValueError(f'--style={style!r}: the run at {workdir} has styles '
+                     f'{styles}; pass --style=<one of them>.')
+  if not styles and style is not None:
+    raise ValueError(f'--style={style!r}: the run at {workdir} has one '
+                     'style; drop --style.')
   if checkpoint is None:
     latest = experiment.latest_checkpoint(workdir)
     if latest is None:
@@ -62,6 +75,10 @@ def record_from_workdir(workdir: str, out: str, *,
   env, _ = experiment.make_env(config.env)
   policy = experiment.policy_from_checkpoint(config, env, checkpoint,
                                              deterministic)
+  if styles:
+    commanded = policy
+    policy = lambda obs, key: commanded(
+        style_command.commanded_observation(obs, style, styles), key)
   arrays = record_motion(
       env, policy, num_clips=num_clips,
       num_steps=num_steps or config.evaluation.num_steps, seed=seed,
@@ -83,6 +100,8 @@ def define_flags() -> None:
   flags.DEFINE_integer('seed', 0, 'Seed of resets and actions.')
   flags.DEFINE_bool('stochastic', False,
                     'Sample actions instead of taking the mode.')
+  flags.DEFINE_string('style', None,
+                      'For a run of several styles: the style to command.')
   flags.mark_flags_as_required(['workdir', 'out'])
 
 
@@ -92,7 +111,8 @@ def main(argv):
   checkpoint = record_from_workdir(
       values.workdir, values.out, checkpoint=values.checkpoint,
       num_clips=values.num_clips, num_steps=values.num_steps,
-      seed=values.seed, deterministic=not values.stochastic)
+      seed=values.seed, deterministic=not values.stochastic,
+      style=values.style)
   motion = motion_lib.load_reference(values.out)
   print(f'wrote {values.out} from {checkpoint}: {len(motion.clips)} clips, '
         f'{motion.num_frames} frames at {motion.clips[0].fps:g} fps')

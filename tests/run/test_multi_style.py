@@ -14,6 +14,8 @@ import jax
 import numpy as np
 import pytest
 
+import amp_ppo
+from amp_ppo import motion as motion_lib
 from amp_ppo.amp import style_evaluator
 from amp_ppo.amp import style_metrics
 from amp_ppo.configs import multi_style
@@ -22,6 +24,7 @@ from amp_ppo.reliability import checkpoint
 from amp_ppo.run import evaluation
 from amp_ppo.run import experiment
 from amp_ppo.run import outputs
+from amp_ppo.run import record
 
 # The runner's order: ml_collections sorts a ConfigDict's keys.
 _STYLES = ('fast_narrow', 'slow_wide')
@@ -171,3 +174,35 @@ def test_a_checkpoints_policy_is_built_for_the_commanded_observation():
   # A mapping of one style is that style alone: no command.
   config.reference = {'slow_wide': config.reference.slow_wide}
   assert experiment.style_names(config) is None
+
+
+def test_record_commands_the_style_it_is_given(smoke_run, tmp_path):
+  workdir, _ = smoke_run
+  with pytest.raises(ValueError, match='pass --style'):
+    record.record_from_workdir(workdir, str(tmp_path / 'x.npz'))
+  out = str(tmp_path / 'slow.npz')
+  checkpoint = record.record_from_workdir(workdir, out, num_clips=2,
+                                          num_steps=16, seed=3,
+                                          style='slow_wide')
+  recorded = motion_lib.load_reference(out)
+  config = experiment.load_run_config(workdir)
+  env, _ = experiment.make_env(config.env)
+  policy = experiment.policy_from_checkpoint(config, env, checkpoint)
+
+  def frames_commanded(style):
+    """The same rollouts (record's keys) with every env commanded style."""
+    rollout = evaluation.policy_rollout(
+        env, lambda obs, key: policy(amp_ppo.commanded_observation(
+            obs, style, _STYLES), key),
+        lambda state: state.pipeline_state.q, jax.random.PRNGKey(3), 2, 16)
+    clips = [frames[alive & ~done] for frames, alive, done in zip(
+        rollout.frames, rollout.alive, rollout.done)]
+    return [frames for frames in clips if len(frames) >= 2]
+
+  slow, fast = frames_commanded('slow_wide'), frames_commanded('fast_narrow')
+  assert slow and len(recorded.clips) == len(slow)
+  for clip, frames in zip(recorded.clips, slow):
+    np.testing.assert_allclose(clip.qpos, frames, atol=1e-6)
+  # The command matters: the other style moves otherwise.
+  assert any(a.shape != b.shape or not np.allclose(a, b, atol=1e-6)
+             for a, b in zip(slow, fast))
