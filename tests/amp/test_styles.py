@@ -238,14 +238,31 @@ def test_each_style_trains_its_discriminator_and_replay_keeps_labels(
       assert np.isfinite(float(metrics[f'amp/style/{name}/{metric}']))
 
 
-def test_the_style_reward_comes_from_the_commanded_styles_discriminator():
-  config = amp_config.AmpConfig(disc_hidden_layer_sizes=(8,))
+def _says_policy_for_a_and_reference_for_b(amp, params):
+  """Discriminator params whose logit is -1 under style 'a', +1 under 'b'."""
+  params = jax.tree_util.tree_map(jnp.zeros_like, params)
+  layers = params['params']
+  if not amp.conditioned:  # Style 'b''s network only says "reference".
+    layers['logit']['bias'] = layers['logit']['bias'].at[0].set(-1.0).at[
+        1].set(1.0)
+    return params
+  # Hidden units fire on the one-hot of 'b' alone; the logit sums them.
+  kernel = layers['hidden_0']['kernel']
+  layers['hidden_0']['kernel'] = kernel.at[-1].set(1.0)
+  layers['logit']['kernel'] = jnp.full_like(layers['logit']['kernel'],
+                                            2.0 / kernel.shape[1])
+  layers['logit']['bias'] = jnp.array([-1.0])
+  return params
+
+
+@pytest.mark.parametrize('discriminator', ['per_style', 'conditioned'])
+def test_the_style_reward_comes_from_the_commanded_styles_discriminator(
+    discriminator):
+  config = amp_config.AmpConfig(disc_hidden_layer_sizes=(8,),
+                                style_discriminator=discriminator)
   amp = helpers.make_style_amp(config, _FRAMES)
   state = amp.init_state()
-  # Style 'b''s discriminator says "reference" everywhere, 'a''s "policy".
-  params = jax.tree_util.tree_map(lambda x: x, state.disc_params)
-  bias = params['params']['logit']['bias']
-  params['params']['logit']['bias'] = bias.at[0].set(-1.0).at[1].set(1.0)
+  params = _says_policy_for_a_and_reference_for_b(amp, state.disc_params)
   windows = jnp.zeros((2, 4, 2, 2))
   for style, expected in ((0, 0.0), (1, 2.0)):  # lsgan, scale 2
     reward = amp.style_reward(params, state.normalizer, windows,
