@@ -255,8 +255,11 @@ def published_run(references, tmp_path_factory):
                                   for clip in _GO1_STYLES.values()}
         reference = {style: converted[clip]
                      for style, clip in _GO1_STYLES.items()}
+        # Multi-AMP's one discriminator per style here; tests/amp and
+        # tests/run train the conditioned one (the default).
         runs[name] = _published_call(name, reference, str(folder),
-                                     reference_state_init=0.5)
+                                     reference_state_init=0.5,
+                                     style_discriminator='per_style')
       else:
         reference = list((converted or {}).values()) or references[name]
         runs[name] = _published_call(name, reference, str(folder))
