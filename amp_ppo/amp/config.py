@@ -64,7 +64,11 @@ class AmpConfig:
     style_info_key: with several styles, read the command from
       `state.info[style_info_key]` (an int32 style index, in the mapping's
       order), which the environment draws and shows its policy itself;
-      amp_ppo then draws nothing and appends no one-hot.
+      amp_ppo then draws nothing and appends no one-hot. Reference state
+      init starts an episode from the clips of the command the environment
+      holds when the previous one ends; only the first episodes' starts,
+      drawn before the environment's reset chose its command, may come
+      from another style's clips.
     style_discriminator: with several styles, 'conditioned' (one
       discriminator that also sees the style's one-hot) or 'per_style' (one
       discriminator per style, as Multi-AMP). On the two-sway cart-pole
