@@ -575,3 +575,15 @@ def _git_state() -> str:
 def finite_metrics(metrics: Dict[str, float]) -> Tuple[bool, List[str]]:
   bad = [k for k, v in metrics.items() if not math.isfinite(v)]
   return not bad, bad
+
+
+def add_playground_run_arguments(parser) -> None:
+  """The flags of a script that trains one Playground task at GPU or tiny
+  size: --num_timesteps, --impl, --tiny, --workdir."""
+  parser.add_argument('--num_timesteps', type=int, default=None,
+                      help='default: the published setting')
+  parser.add_argument('--impl', choices=('jax', 'warp'), default='jax',
+                      help="Playground's MJX implementation")
+  parser.add_argument('--tiny', action='store_true',
+                      help='tiny networks and sizes, for a CPU')
+  parser.add_argument('--workdir', default=None)

@@ -25,6 +25,8 @@ import os
 import sys
 import tempfile
 
+from benchmarks import bench_lib
+
 _GO1 = 'Go1JoystickFlatTerrain'
 STYLES = {'trot': 'dog_trot', 'pace': 'dog_pace'}
 TRACKING_KEY = 'eval/episode_reward/tracking_lin_vel'
@@ -64,13 +66,7 @@ def main(argv=None) -> int:
       description=__doc__.split('\n\n')[0],
       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
   parser.add_argument('--seed', type=int, default=0)
-  parser.add_argument('--num_timesteps', type=int, default=None,
-                      help='default: the published setting')
-  parser.add_argument('--impl', choices=('jax', 'warp'), default='jax',
-                      help="Playground's MJX implementation")
-  parser.add_argument('--tiny', action='store_true',
-                      help='tiny networks and sizes, for a CPU')
-  parser.add_argument('--workdir', default=None)
+  bench_lib.add_playground_run_arguments(parser)
   args = parser.parse_args(argv)
   # pylint: disable=g-import-not-at-top
   from amp_ppo import main as amp_main

@@ -22,6 +22,7 @@ import os
 import sys
 import tempfile
 
+from benchmarks import bench_lib
 from benchmarks import task_style
 
 # robot: (Playground environment, task_style's full and tiny systems)
@@ -56,13 +57,7 @@ def main(argv=None) -> int:
   parser.add_argument('--take', default='walk',
                       help='a take of amp_ppo.mocap.formats.sample_data.TAKES')
   parser.add_argument('--seeds', default='0')
-  parser.add_argument('--num_timesteps', type=int, default=None,
-                      help="default: the robot's published setting")
-  parser.add_argument('--impl', choices=('jax', 'warp'), default='jax',
-                      help="Playground's MJX implementation")
-  parser.add_argument('--tiny', action='store_true',
-                      help='tiny networks and sizes, for a CPU')
-  parser.add_argument('--workdir', default=None)
+  bench_lib.add_playground_run_arguments(parser)
   args = parser.parse_args(argv)
   env_name, full, tiny = ROBOTS[args.robot]
   workdir = args.workdir or tempfile.mkdtemp(prefix='amp_humanoid_walk_')
