@@ -271,12 +271,9 @@ def record_reference(style: GaitStyle = GaitStyle(), num_clips: int = 4,
       env, _controller(env, style),
       jax.random.split(jax.random.PRNGKey(seed), num_clips),
       warmup + clip_steps)
-  if recording.ended().any():
-    raise RuntimeError(
-        f'the scripted gait fell in clip(s) '
-        f'{np.flatnonzero(recording.ended()).tolist()}; use a gentler '
-        'GaitStyle (smaller amplitudes or frequency).')
-  return recording.reference(start=warmup + 1)  # the frames after warm-up
+  return recording.unbroken_reference(  # the frames after warm-up
+      start=warmup + 1, failure='the scripted gait fell',
+      advice='use a gentler GaitStyle (smaller amplitudes or frequency)')
 
 
 def record_speed_reference(

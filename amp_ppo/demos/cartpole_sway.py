@@ -138,12 +138,11 @@ def record_reference(style: SwayStyle = SwayStyle(), num_clips: int = 4,
       env, controller, jax.random.split(jax.random.PRNGKey(seed), num_clips),
       warmup + clip_steps,
       clip_inputs=jnp.arange(num_clips) * style.period / num_clips)
-  if recording.ended().any():
-    raise RuntimeError(
-        f'the scripted controller dropped the pole in clip(s) '
-        f'{np.flatnonzero(recording.ended()).tolist()}; use gentler '
-        'SwayStyle settings (smaller amplitude or a longer period).')
-  return recording.reference(start=warmup + 1)  # the frames after warm-up
+  return recording.unbroken_reference(  # the frames after warm-up
+      start=warmup + 1,
+      failure='the scripted controller dropped the pole',
+      advice='use gentler SwayStyle settings (smaller amplitude or a longer '
+      'period)')
 
 
 def define_flags() -> None:

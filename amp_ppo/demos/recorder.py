@@ -121,6 +121,19 @@ class Recording:
     return dict(fps=self.fps, qpos=np.concatenate(qpos),
                 qvel=np.concatenate(qvel), clip_ids=np.concatenate(clip_ids))
 
+  def unbroken_reference(self, *, start: int, failure: str,
+                         advice: str) -> Dict[str, np.ndarray]:
+    """`reference(start=start)` of a script whose every clip must last.
+
+    Raises:
+      RuntimeError: an episode ended; the error names its clips, says what
+        happened (`failure`) and what to change (`advice`).
+    """
+    if self.ended().any():
+      raise RuntimeError(f'{failure} in clip(s) '
+                         f'{np.flatnonzero(self.ended()).tolist()}; {advice}.')
+    return self.reference(start=start)
+
 
 def record(env: envs.Env, controller: Controller, keys: jax.Array,
            num_steps: int, *, clip_inputs: Optional[Any] = None,

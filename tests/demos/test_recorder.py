@@ -4,6 +4,8 @@ The counter env's q is (step in episode, episode id); its episodes end after
 5 + (id % 4) steps, so each clip's length is known from its first frame.
 """
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -53,6 +55,20 @@ def test_a_rollout_that_never_ends_keeps_every_frame():
   assert not recording.ended().any()
   for clip in _clips(recording.reference()):
     np.testing.assert_array_equal(clip[:, 0], np.arange(4))
+
+
+def test_a_script_whose_clips_must_last_names_the_ones_that_ended():
+  whole = _record(num_steps=3)
+  np.testing.assert_array_equal(
+      whole.unbroken_reference(start=1, failure='fell', advice='slow down')[
+          'qpos'], whole.reference(start=1)['qpos'])
+  ended = _record(num_steps=5)  # only the 5-step episodes end (id % 4 == 0)
+  which = np.flatnonzero(ended.qpos[:, 0, 1] % 4 == 0).tolist()
+  assert which
+  with pytest.raises(RuntimeError,
+                     match=rf'^fell in clip\(s\) {re.escape(str(which))}; '
+                     'slow down.$'):
+    ended.unbroken_reference(start=1, failure='fell', advice='slow down')
 
 
 def test_short_clips_are_left_out_and_none_left_is_an_error():
