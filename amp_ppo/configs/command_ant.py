@@ -10,8 +10,14 @@ the ant config's `cpu` preset; this is what benchmarks/task_style.py trains.
       --workdir=/tmp/command_ant --baseline
 
 Presets:
-  '' or cpu  5M env steps (about 12 minutes with AMP on 2 cores).
-  smoke      one tiny iteration on a CPU, for tests.
+  '' or cpu        5M env steps (about 12 minutes with AMP on 2 cores).
+  two_gaits        two styles on command: the trot and the bound, each at
+                   the speeds the commands span (motion/data/ant_{trot,
+                   bound}_speeds.npz); the policy observes the speed command
+                   and a one-hot style command. What benchmarks/two_gaits.py
+                   trains.
+  smoke            one tiny iteration on a CPU, for tests.
+  two_gaits_smoke  the same for two_gaits.
 """
 
 import ml_collections
@@ -31,15 +37,19 @@ GRADIENT_PENALTY_WEIGHT = 5.0
 
 
 def get_config(preset: str = '') -> ml_collections.ConfigDict:
-  if preset not in ('', 'cpu', 'smoke'):
+  presets = ('', 'cpu', 'smoke', 'two_gaits', 'two_gaits_smoke')
+  if preset not in presets:
     raise ValueError(f"unknown preset {preset!r} of the command_ant config; "
-                     "use one of '', 'cpu', 'smoke'.")
+                     f"use one of {', '.join(map(repr, presets))}.")
   config = ant.get_config('cpu')
   config.env.update(dict(suite='amp_ppo', name='command_ant'))
   config.reference = ant_gait.SPEEDS_REFERENCE
   config.ppo.num_timesteps = NUM_TIMESTEPS
   config.amp.gradient_penalty_weight = GRADIENT_PENALTY_WEIGHT
-  if preset == 'smoke':
+  if preset.startswith('two_gaits'):
+    common.with_styles(config, {name: gait.speeds_reference
+                                for name, gait in ant_gait.GAITS.items()})
+  if preset.endswith('smoke'):
     common.smoke_ppo(config.ppo)
     common.smoke_network(config)
   return config

@@ -408,7 +408,13 @@ def _train(config, workdir, env, env_kwargs, use_amp, references, start,
 # ------------------------------------------------------------- evaluation
 
 
-def _evaluate(config, env, references, policy) -> Dict[str, Any]:
+def evaluate(config: ml_collections.ConfigDict, env: envs.Env, references,
+             policy: Callable) -> Dict[str, Any]:
+  """The final evaluation of `policy` (deterministic rollouts).
+
+  `references` as `reference_paths` returns them; with several styles, the
+  environments are commanded each style in turn (evaluation.evaluate_policy).
+  """
   feature_fn = load_feature_fn(config.feature_fn, env)
   frame_fn = features.frame_fn_for(env, feature_fn,
                                    config.info_feature_key or None)
@@ -508,7 +514,7 @@ def run_experiment(config: ml_collections.ConfigDict, workdir: str, *,
   policy, steps, warnings = _train(config, workdir, env, env_kwargs, use_amp,
                                    references, start, printer)
   printer('evaluating the final policy...')
-  result = _evaluate(config, env, references, policy)
+  result = evaluate(config, env, references, policy)
   rollout = result.pop('rollout')
   rollout_html = _render(env, rollout, workdir, printer) if render else None
   # Environment 0 of several styles is commanded the first.
