@@ -24,6 +24,17 @@ demo: $(INSTALLED)
 # holds the whole suite's compiled code (one process for everything crashed
 # inside XLA 83 % in, most likely past the kernel's limit of memory mappings
 # per process; BUILD_NOTES, "Compilation cache and the test processes").
+#
+# The two processes, and the subprocesses tests start, share one JAX
+# compilation cache that starts empty in a new folder and is removed at the
+# end: a program compiled once (the two trainers of a parity pair, a run and
+# its resumed continuation) is read back by the other tests that compile it
+# again. AMP_PPO_TEST_JAX_CACHE=DIR keeps it in DIR across runs instead.
 test: $(INSTALLED)
 	$(BIN)/python -m amp_ppo.vendor check
-	$(BIN)/python -m pytest tests -q -n 2 --dist loadfile --durations=15
+	@cache="$${AMP_PPO_TEST_JAX_CACHE:-$$(mktemp -d -t amp_ppo_test_jax_cache.XXXXXX)}"; \
+	  echo "JAX compilation cache for this run: $$cache"; \
+	  AMP_PPO_TEST_JAX_CACHE="$$cache" $(BIN)/python -m pytest tests -q -n 2 \
+	    --dist loadfile --durations=15; status=$$?; \
+	  if [ -z "$$AMP_PPO_TEST_JAX_CACHE" ]; then rm -rf "$$cache"; fi; \
+	  exit $$status

@@ -1,18 +1,14 @@
 """pytest setup shared by every test file under tests/.
 
-JAX's persistent compilation cache is off unless `AMP_PPO_TEST_JAX_CACHE`
-names a directory: the test process crashed inside XLA twice while writing
-or reading it (most likely for want of memory mappings, not because of the
-cache; BUILD_NOTES, "Compilation cache and the test processes"), and it was
-not re-enabled without a run to show it safe. CI pays for compiling each
-parity pair's program twice.
-
-With `AMP_PPO_TEST_JAX_CACHE=DIR`, a developer's repeated runs reuse
-compiled programs: the second trainer of a parity pair (upstream Brax and
-amp_ppo lower the same configuration to the same program), subprocess tests
-(they inherit `JAX_COMPILATION_CACHE_DIR`) and later runs. A cached
-executable is the same binary as a fresh compile, so results are
-unaffected.
+JAX's persistent compilation cache is on when `AMP_PPO_TEST_JAX_CACHE`
+names a directory, as `make test` does with a new, empty one for each run
+(BUILD_NOTES, "Compilation cache and the test processes"). Programs are then
+compiled once per run and read back wherever they recur: the second trainer
+of a parity pair (upstream Brax and amp_ppo lower the same configuration to
+the same program), a run and its resumed continuation, subprocess tests
+(they inherit `JAX_COMPILATION_CACHE_DIR`). A cached executable is the same
+binary as a fresh compile, so results are unaffected. Without the variable
+(a bare `pytest`), nothing is cached.
 """
 
 import os
