@@ -23,6 +23,7 @@ of PPO's, no saturation warning; the control's rows swap.
   python -m benchmarks.two_gaits                           # seeds 0,1,2
   python -m benchmarks.two_gaits --seeds 0 --designs conditioned,per_style \
       --no-ppo                                             # the designs
+  python -m benchmarks.two_gaits --amp_num_timesteps 7500000  # AMP longer
 
 Runs go to <workdir>/<amp_DESIGN|ppo>_seed<N>; with --reuse a finished run
 there (its report.json) is read instead of trained again, so pieces run side
@@ -126,7 +127,10 @@ def main(argv=None) -> int:
   parser.add_argument('--ppo', action=argparse.BooleanOptionalAction,
                       default=True, help='train PPO alone')
   parser.add_argument('--num_timesteps', type=int, default=None,
-                      help="default: the config's (5M)")
+                      help="both runs' env steps; default: the config's (5M)")
+  parser.add_argument('--amp_num_timesteps', type=int, default=None,
+                      help="AMP's env steps, if not --num_timesteps; its "
+                      'runs go to amp_<design>_<steps>steps_seed<N>')
   parser.add_argument('--workdir', default=None)
   parser.add_argument('--reuse', action='store_true',
                       help='read finished runs in --workdir back')
@@ -137,8 +141,11 @@ def main(argv=None) -> int:
   if unknown:
     parser.error(f'--designs: unknown {unknown}; choose from {DESIGNS}.')
   # Bad settings stop here, before anything compiles.
-  amp_configs = {(seed, design): amp_config(seed, design, args.num_timesteps)
+  amp_steps = args.amp_num_timesteps or args.num_timesteps
+  amp_configs = {(seed, design): amp_config(seed, design, amp_steps)
                  for seed in seeds for design in designs}
+  amp_label = (f'{args.amp_num_timesteps}steps_' if args.amp_num_timesteps
+               else '')
   ppo_configs = {seed: ppo_config(seed, args.num_timesteps) for seed in seeds}
   from benchmarks import bench_lib  # pylint: disable=g-import-not-at-top
   from amp_ppo.amp import style_metrics  # pylint: disable=g-import-not-at-top
@@ -155,7 +162,7 @@ def main(argv=None) -> int:
       ppo[seed] = dict(tracking=last_eval(workdir)[TRACKING_KEY],
                        seconds=report['wall_time_seconds'])
     for design in designs:
-      workdir = os.path.join(root, f'amp_{design}_seed{seed}')
+      workdir = os.path.join(root, f'amp_{design}_{amp_label}seed{seed}')
       print(f'== AMP two gaits ({design}), seed {seed} -> {workdir}',
             flush=True)
       report = _run(amp_configs[seed, design], workdir, True, args.reuse)

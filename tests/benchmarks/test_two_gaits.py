@@ -45,3 +45,11 @@ def test_unknown_design_stops_before_training(capsys):
   with pytest.raises(SystemExit):
     two_gaits.main(['--designs', 'shared', '--seeds', '0'])
   assert 'unknown' in capsys.readouterr().err
+
+
+def test_the_smoke_preset_is_the_two_gaits_at_smoke_size():
+  from amp_ppo.configs import command_ant  # pylint: disable=g-import-not-at-top
+  smoke = command_ant.get_config('two_gaits_smoke')
+  assert experiment.style_names(smoke) == ['bound', 'trot']
+  assert smoke.ppo.num_timesteps == command_ant.get_config(
+      'smoke').ppo.num_timesteps < 1000
