@@ -11,9 +11,11 @@ binary as a fresh compile, so results are unaffected. Without the variable
 (a bare `pytest`), nothing is cached.
 """
 
+import gc
 import os
 
 import jax
+import pytest
 
 from amp_ppo.robots import gl_backend
 
@@ -31,3 +33,17 @@ if _CACHE_DIR:
 else:
   os.environ.pop('JAX_COMPILATION_CACHE_DIR', None)
   jax.config.update('jax_enable_compilation_cache', False)
+
+
+@pytest.fixture(scope='module', autouse=True)
+def _release_compiled_programs():
+  """Drops JAX's in-memory compiled programs after each test file.
+
+  XLA maps memory for every executable the jit caches keep alive, and a
+  worker past the kernel's 65,530 mappings crashes inside XLA (BUILD_NOTES,
+  "Compilation cache and the test processes"); a later file that compiles
+  the same program reads it back from the run's compilation cache.
+  """
+  yield
+  jax.clear_caches()
+  gc.collect()
