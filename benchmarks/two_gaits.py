@@ -216,12 +216,14 @@ def main(argv=None) -> int:
        'swapped ratios', 'saturation warnings', 'meets targets', 'AMP s'],
       rows))
   if amp:
-    separation = amp[0]['separation']
     print()
     print("The references' own separation (distance of one's windows to the "
-          "other's): " + ', '.join(
-              f'{a}->{b} {separation[a][b]:.3f}'
-              for a in separation for b in separation[a] if a != b))
+          "other's, windows drawn from each run's evaluation seed):")
+    for r in amp:
+      separation = r['separation']
+      print(f'  seed {r["seed"]} ({r["design"]}): ' + ', '.join(
+          f'{a}->{b} {separation[a][b]:.3f}'
+          for a in separation for b in separation[a] if a != b))
   for r in amp:
     for warning in r['warnings']:
       print(f'seed {r["seed"]} ({r["design"]}): WARNING {warning}')
