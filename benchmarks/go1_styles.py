@@ -86,8 +86,7 @@ def main(argv=None) -> int:
   run_dir = os.path.join(workdir, 'run')
   report = amp_main.run(config, run_dir, resume=False, overwrite=True,
                         baseline=False, render=False)
-  last_eval = next(r for r in reversed(outputs.read_metrics(run_dir))
-                   if outputs.RETURN_KEY in r)
+  last_eval = outputs.last_evaluation(outputs.read_metrics(run_dir))
   seconds = report['wall_time_seconds']
   print(f'\nGo1 trot and pace on command, seed {args.seed}, '
         f'{report["steps"]} env steps, impl {args.impl}:')

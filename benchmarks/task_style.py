@@ -97,12 +97,6 @@ def load_config(seed: int, num_timesteps=None, system: str = 'command_ant',
   return config
 
 
-def _last_eval(workdir: str) -> dict:
-  from amp_ppo.run import outputs  # pylint: disable=g-import-not-at-top
-  return next(r for r in reversed(outputs.read_metrics(workdir))
-              if outputs.RETURN_KEY in r)
-
-
 def _spread(values, digits):
   f = lambda x: f'{x:.{digits}f}'
   std = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -144,8 +138,9 @@ def main(argv=None) -> int:
     print(f'== {args.system}, seed {seed} -> {workdir}', flush=True)
     report = amp_main.run(configs[seed], workdir, resume=False, overwrite=True,
                           baseline=True, render=False)
-    amp_eval = _last_eval(workdir)
-    ppo_eval = _last_eval(os.path.join(workdir, amp_main.BASELINE_DIR))
+    amp_eval = outputs.last_evaluation(outputs.read_metrics(workdir))
+    ppo_eval = outputs.last_evaluation(outputs.read_metrics(
+        os.path.join(workdir, amp_main.BASELINE_DIR)))
     warnings = report.get('discriminator_warnings', [])
     runs.append(dict(
         seed=seed, steps=report['steps'],

@@ -78,10 +78,10 @@ def _run(config, workdir: str, use_amp: bool, reuse: bool) -> dict:
                                    render=False).report
 
 
-def last_eval(workdir: str) -> dict:
+def tracking(workdir: str) -> float:
+  """The tracking return of a run's last evaluation."""
   from amp_ppo.run import outputs  # pylint: disable=g-import-not-at-top
-  return next(r for r in reversed(outputs.read_metrics(workdir))
-              if outputs.RETURN_KEY in r)
+  return outputs.last_evaluation(outputs.read_metrics(workdir))[TRACKING_KEY]
 
 
 def swapped_table(workdir: str) -> dict:
@@ -159,7 +159,7 @@ def main(argv=None) -> int:
       workdir = os.path.join(root, f'ppo_seed{seed}')
       print(f'== PPO alone, seed {seed} -> {workdir}', flush=True)
       report = _run(ppo_configs[seed], workdir, False, args.reuse)
-      ppo[seed] = dict(tracking=last_eval(workdir)[TRACKING_KEY],
+      ppo[seed] = dict(tracking=tracking(workdir),
                        seconds=report['wall_time_seconds'])
     for design in designs:
       workdir = os.path.join(root, f'amp_{design}_{amp_label}seed{seed}')
@@ -168,7 +168,7 @@ def main(argv=None) -> int:
       report = _run(amp_configs[seed, design], workdir, True, args.reuse)
       amp.append(dict(
           seed=seed, design=design, steps=report['steps'],
-          tracking=last_eval(workdir)[TRACKING_KEY],
+          tracking=tracking(workdir),
           table=report['style_table'],
           separation=report['reference_separation'],
           swapped=swapped_table(workdir),

@@ -536,8 +536,7 @@ def run_experiment(config: ml_collections.ConfigDict, workdir: str, *,
 
 def _report(config, use_amp, steps, started, records, result, references,
             warnings, workdir, rollout_html) -> Dict[str, Any]:
-  last_eval = next((r for r in reversed(records)
-                    if outputs.RETURN_KEY in r), {})
+  last_eval = outputs.last_evaluation(records)
   latest = latest_checkpoint(workdir)
   return {
       'env': config.env.name,

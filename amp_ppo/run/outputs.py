@@ -93,6 +93,11 @@ def read_metrics(workdir: str) -> List[Dict[str, float]]:
     return [json.loads(line) for line in f if line.strip()]
 
 
+def last_evaluation(records: List[Dict[str, float]]) -> Dict[str, float]:
+  """The newest record that holds an evaluation ({} before the first)."""
+  return next((r for r in reversed(records) if RETURN_KEY in r), {})
+
+
 def _json_safe(value):
   """NaN and inf as strings: strict JSON has no such numbers."""
   if isinstance(value, dict):

@@ -193,3 +193,11 @@ def test_previews_without_a_gl_backend_are_stick_figures_with_the_note(
   assert 'no GL (test)' in fields['preview_note']
   assert printed[0] == fields['preview_note']
   assert printed[1:] == ['previews (stick figures): preview.png, preview.gif']
+
+
+def test_the_last_evaluation_is_the_newest_record_with_a_return():
+  records = [{'step': 0, outputs.RETURN_KEY: 1.0},
+             {'step': 5, outputs.RETURN_KEY: 2.0},
+             {'step': 9, 'training/amp/disc_loss': 0.3}]
+  assert outputs.last_evaluation(records) == records[1]
+  assert outputs.last_evaluation(records[2:]) == {}
