@@ -3,8 +3,9 @@ r"""Two gaits on command: one command-tracking ant that trots or bounds.
 For each seed, trains AMP with two styles (amp_ppo/configs/command_ant.py,
 preset `two_gaits`: the bundled trot and bound, each at the speeds the
 commands span; the policy observes the speed command and a one-hot style
-command) and PPO alone on the same task (preset `cpu`, without AMP), for 5M
-env steps each, and prints per run:
+command; task weight 0.7, style weight 0.3) and PPO alone on the same task
+(preset `cpu`, without AMP), for the preset's 7.5M env steps each, and
+prints per run:
 
 - the tracking return (episode sum of the tracking term in Brax's final
   evaluation, whose environments are split evenly over the styles);
@@ -23,7 +24,7 @@ of PPO's, no saturation warning; the control's rows swap.
   python -m benchmarks.two_gaits                           # seeds 0,1,2
   python -m benchmarks.two_gaits --seeds 0 --designs conditioned,per_style \
       --no-ppo                                             # the designs
-  python -m benchmarks.two_gaits --amp_num_timesteps 7500000  # AMP longer
+  python -m benchmarks.two_gaits --amp_num_timesteps 10000000  # AMP longer
 
 Runs go to <workdir>/<amp_DESIGN|ppo>_seed<N>; with --reuse a finished run
 there (its report.json) is read instead of trained again, so pieces run side
@@ -52,8 +53,12 @@ def amp_config(seed: int, design: str, num_timesteps=None):
 
 
 def ppo_config(seed: int, num_timesteps=None):
+  """PPO alone on the same task, for as many steps as AMP's preset."""
   from amp_ppo.configs import command_ant  # pylint: disable=g-import-not-at-top
-  return _seeded(command_ant.get_config('cpu'), seed, num_timesteps)
+  config = command_ant.get_config('cpu')
+  config.ppo.num_timesteps = command_ant.get_config(
+      'two_gaits').ppo.num_timesteps
+  return _seeded(config, seed, num_timesteps)
 
 
 def _seeded(config, seed, num_timesteps):
@@ -127,7 +132,7 @@ def main(argv=None) -> int:
   parser.add_argument('--ppo', action=argparse.BooleanOptionalAction,
                       default=True, help='train PPO alone')
   parser.add_argument('--num_timesteps', type=int, default=None,
-                      help="both runs' env steps; default: the config's (5M)")
+                      help="both runs' env steps; default: the preset's (7.5M)")
   parser.add_argument('--amp_num_timesteps', type=int, default=None,
                       help="AMP's env steps, if not --num_timesteps; its "
                       'runs go to amp_<design>_<steps>steps_seed<N>')

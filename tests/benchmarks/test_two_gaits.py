@@ -22,7 +22,7 @@ def test_amp_commands_the_trot_and_the_bound_and_ppo_has_one_task():
   # The same task, steps and seed; PPO alone has no style command.
   assert ppo.env.to_dict() == amp.env.to_dict()
   assert ppo.ppo.to_dict() == amp.ppo.to_dict()
-  assert ppo.ppo.num_timesteps == 5_000_000
+  assert ppo.ppo.num_timesteps == 7_500_000
   assert ppo.ppo.seed == ppo.evaluation.seed == amp.evaluation.seed == 2
   assert experiment.style_names(ppo) is None
   assert two_gaits.amp_config(
