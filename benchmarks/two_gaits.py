@@ -56,8 +56,7 @@ def ppo_config(seed: int, num_timesteps=None):
   """PPO alone on the same task, for as many steps as AMP's preset."""
   from amp_ppo.configs import command_ant  # pylint: disable=g-import-not-at-top
   config = command_ant.get_config('cpu')
-  config.ppo.num_timesteps = command_ant.get_config(
-      'two_gaits').ppo.num_timesteps
+  config.ppo.num_timesteps = command_ant.TWO_GAITS_NUM_TIMESTEPS
   return _seeded(config, seed, num_timesteps)
 
 
